@@ -1,0 +1,104 @@
+"""Constraints (11)-(15) as a feasibility report: which constraint, which user, by how much.
+
+(10) — ν_k in Table I's sets — is enforced where ν is chosen (the scenario and VCE validate it).
+Compute budgets are compared in FLOPs and reported both in FLOPs and in steps (units of ε₀).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+from numpy.typing import ArrayLike
+
+from mobigen.system.latency import edge_steps, local_steps
+
+if TYPE_CHECKING:
+    from mobigen.system.slot import SystemParams
+
+
+@dataclass(frozen=True)
+class Violation:
+    """One violated constraint."""
+
+    constraint: str
+    """Equation number, e.g. "(12)"."""
+    user: int | None
+    """User index, or None for the slot-wide edge budget."""
+    amount: float
+    """By how much it is violated, in ``unit``."""
+    unit: str
+    """Unit of ``amount``."""
+
+
+@dataclass(frozen=True, eq=False)
+class FeasibilityReport:
+    """Non-negative excess per constraint; zero means satisfied."""
+
+    offload_range: np.ndarray
+    """(11): distance of o_k outside (0, 1] (ratio); o_k = 0 counts as 1e-9 outside."""
+    edge_budget_steps: float
+    """(12): max(0, Σ⌊o_k T_k⌋ - C_E/ε₀) (steps)."""
+    device_budget_steps: np.ndarray
+    """(13): max(0, d_k - C_k/ε₀) per user (steps)."""
+    qoe: np.ndarray
+    """(14): max(0, Q̃_k - Q_k) per user (QoE units)."""
+    latency_s: np.ndarray
+    """(15): max(0, L_k - L̃) per user (s)."""
+
+    @property
+    def hard_feasible(self) -> bool:
+        """The compute budgets (11)-(13) hold: the decision can be executed."""
+        return bool(np.all(self.offload_range <= 0) and self.edge_budget_steps <= 0 and np.all(self.device_budget_steps <= 0))
+
+    @property
+    def feasible(self) -> bool:
+        """Every constraint (11)-(15) holds."""
+        return self.hard_feasible and bool(np.all(self.qoe <= 0) and np.all(self.latency_s <= 0))
+
+    def violations(self) -> list[Violation]:
+        """Every violated constraint, user by user."""
+        out: list[Violation] = []
+        for k in np.flatnonzero(self.offload_range > 0):
+            out.append(Violation("(11)", int(k), float(self.offload_range[k]), "ratio"))
+        if self.edge_budget_steps > 0:
+            out.append(Violation("(12)", None, float(self.edge_budget_steps), "steps"))
+        for k in np.flatnonzero(self.device_budget_steps > 0):
+            out.append(Violation("(13)", int(k), float(self.device_budget_steps[k]), "steps"))
+        for k in np.flatnonzero(self.qoe > 0):
+            out.append(Violation("(14)", int(k), float(self.qoe[k]), "QoE"))
+        for k in np.flatnonzero(self.latency_s > 0):
+            out.append(Violation("(15)", int(k), float(self.latency_s[k]), "s"))
+        return out
+
+
+def check_constraints(
+    *,
+    T: ArrayLike,
+    o: ArrayLike,
+    Q: ArrayLike,
+    L: ArrayLike,
+    qoe_threshold: ArrayLike,
+    device_budget: ArrayLike,
+    params: "SystemParams",
+) -> FeasibilityReport:
+    """Evaluate (11)-(15) for one slot (1-D arrays over users)."""
+    o = np.asarray(o, dtype=float)
+    below = np.where(o <= 0.0, np.maximum(-o, 1e-9), 0.0)
+    above = np.maximum(o - 1.0, 0.0)
+    oc = np.clip(o, 0.0, 1.0)
+    e = edge_steps(T, oc)
+    d = np.where(oc >= 1.0, 0, local_steps(T, oc))
+    eps0 = params.eps0
+    edge_excess = max(0.0, float(np.sum(e)) - params.edge_budget / eps0)  # (12)
+    device_excess = np.maximum(0.0, d - np.asarray(device_budget, dtype=float) / eps0)  # (13)
+    qoe_short = np.maximum(0.0, np.asarray(qoe_threshold, dtype=float) - np.asarray(Q, dtype=float))  # (14)
+    lat_excess = np.maximum(0.0, np.asarray(L, dtype=float) - params.latency_threshold_s)  # (15)
+    return FeasibilityReport(
+        offload_range=below + above,
+        edge_budget_steps=edge_excess,
+        device_budget_steps=device_excess,
+        qoe=qoe_short,
+        latency_s=lat_excess,
+    )
