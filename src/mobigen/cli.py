@@ -19,6 +19,7 @@ COMMANDS: dict[str, str] = {
     "serve": "serve",
     "client": "client",
     "demo": "demo",
+    "loadtest": "loadtest",
 }
 
 

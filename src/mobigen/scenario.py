@@ -137,6 +137,8 @@ class Scenario:
     """Condition extraction cost on the device, in units of ε₀ (dimensionless)."""
     slots_per_episode: int = 20
     """Time slots per RL episode (Algorithm 3's MAX_STEP)."""
+    omega: tuple[float, float] | None = None
+    """Fixed preference (ω^I, ω^T) for every user, summing to 1; None draws ω per user per slot."""
 
     def __post_init__(self) -> None:
         self._validate()
@@ -199,6 +201,11 @@ class Scenario:
         if self.steps_max > 1000:
             raise _err("steps_max", f"must be <= 1000, got {self.steps_max}")
         positive("eta_per_s", self.eta_per_s, allow_zero=True)
+        if self.omega is not None:
+            if len(self.omega) != 2 or any(not isinstance(w, (int, float)) or isinstance(w, bool) for w in self.omega):
+                raise _err("omega", f"must be a pair (ω^I, ω^T), got {self.omega!r}")
+            if any(not 0.0 <= w <= 1.0 for w in self.omega) or not math.isclose(sum(self.omega), 1.0, abs_tol=1e-9):
+                raise _err("omega", f"ω^I and ω^T must lie in [0, 1] and sum to 1, got {list(self.omega)!r}")
         positive("extraction_flops_ratio", self.extraction_flops_ratio, allow_zero=True)
 
     # ---- derived quantities -------------------------------------------------------------------
@@ -236,7 +243,10 @@ class Scenario:
     # ---- (de)serialisation --------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
         """Plain-JSON form (tuples become lists) that ``from_dict`` reads back."""
-        return {f.name: (list(v) if isinstance(v, tuple) else v) for f in dataclasses.fields(self) for v in [getattr(self, f.name)]}
+        out = {f.name: (list(v) if isinstance(v, tuple) else v) for f in dataclasses.fields(self) for v in [getattr(self, f.name)]}
+        if out["omega"] is None:  # "drawn per slot" is the absence of the field (TOML has no null)
+            del out["omega"]
+        return out
 
     def resolved(self) -> dict[str, Any]:
         """The scenario plus its derived per-user values and the open choices, for display."""
@@ -268,7 +278,11 @@ class Scenario:
         kwargs: dict[str, Any] = {}
         for key, value in data.items():
             default = known[key].default
-            if isinstance(default, tuple):
+            if key == "omega" and value is not None:
+                if not isinstance(value, (list, tuple)):
+                    raise _err(key, f"must be a pair [ω^I, ω^T], got {value!r}")
+                value = tuple(value)
+            elif isinstance(default, tuple):
                 if not isinstance(value, (list, tuple)):
                     raise _err(key, f"must be a list, got {value!r}")
                 value = tuple(value)
