@@ -1,0 +1,328 @@
+"""ControlNet-guided denoising over an explicit slice [start, end) of a T-step schedule (Sec. IV-C).
+
+The paper's distributed denoising runs eq. (3) on the edge for 0 < t ≤ ⌊o_k T_k⌋ (eq. 4) and on the
+device for ⌊o_k T_k⌋ < t ≤ T_k (eq. 5); the device then decodes z_0 with the VAE. diffusers' SD1.5
+ControlNet pipeline cannot resume mid-schedule, so this module owns the loop: edge and device call
+the same :func:`denoise` with different slices of one schedule, and the split run equals the
+monolithic one (bit-exactly with an fp32 handoff on a deterministic backend; see tests).
+
+Conventions
+- ``initial_latents`` returns z_T ~ N(0, I) *unscaled*; executing step 0 multiplies by the
+  scheduler's ``init_noise_sigma`` (1.0 for DDIM). A zero-step edge slice therefore hands over the
+  raw noise and the device's step 0 scales it exactly once.
+- The latent trajectory and all scheduler arithmetic are kept in float32 whatever the network
+  dtype; only the network inputs are cast to ``components.dtype``. The fp32 handoff is then exact
+  even with half-precision weights on a GPU.
+- Schedulers: ``ddim`` (η = 0, the default) and ``euler`` (EulerDiscrete) depend only on the step
+  index, so a fresh scheduler on the device continues exactly. Multistep solvers (DPM-Solver++,
+  UniPC, PNDM/PLMS, LMS, DEIS) keep previous model outputs in the scheduler object; that history
+  would be lost at the split and the device's steps would silently differ from a monolithic run,
+  so they are refused (:data:`REFUSED_SCHEDULERS`).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+
+from mobigen.generation.components import Components, cast_quietly
+
+log = logging.getLogger(__name__)
+
+#: Schedulers whose state at step i is a function of i alone (safe to split), by name.
+SPLITTABLE_SCHEDULERS: tuple[str, ...] = ("ddim", "euler")
+
+#: Multistep schedulers and why they cannot be split without carrying solver history.
+REFUSED_SCHEDULERS: dict[str, str] = {
+    "dpm++": "DPMSolverMultistepScheduler keeps the last model outputs (solver order 2)",
+    "dpmsolver": "DPMSolverMultistepScheduler keeps the last model outputs (solver order 2)",
+    "unipc": "UniPCMultistepScheduler keeps previous model outputs for its predictor-corrector",
+    "pndm": "PNDMScheduler (PLMS) keeps the last 4 noise predictions",
+    "lms": "LMSDiscreteScheduler keeps previous derivatives",
+    "deis": "DEISMultistepScheduler keeps previous model outputs",
+    "heun": "HeunDiscreteScheduler spreads one step over two calls with state in between",
+}
+
+
+@dataclass(frozen=True)
+class PromptEmbeddings:
+    """Text conditioning (the prompt part of z_c in eq. 3) for classifier-free guidance."""
+
+    positive: torch.Tensor
+    """Encoder hidden states of the prompt, shape (1, tokens, dim), network dtype."""
+    negative: torch.Tensor
+    """Encoder hidden states of the negative prompt, same shape."""
+    pooled_positive: torch.Tensor | None = None
+    """SDXL only: pooled projection of the prompt, shape (1, dim2)."""
+    pooled_negative: torch.Tensor | None = None
+    """SDXL only: pooled projection of the negative prompt."""
+
+
+def _validate_scheduler_name(name: str) -> None:
+    if name in REFUSED_SCHEDULERS:
+        raise ValueError(
+            f"scheduler_name {name!r} cannot be split between edge and device: "
+            f"{REFUSED_SCHEDULERS[name]}, which a split would lose. Use one of {SPLITTABLE_SCHEDULERS}."
+        )
+    if name not in SPLITTABLE_SCHEDULERS:
+        raise ValueError(f"scheduler_name must be one of {SPLITTABLE_SCHEDULERS}, got {name!r}")
+
+
+def make_scheduler(components: Components, num_steps: int, scheduler_name: str = "ddim") -> Any:
+    """A fresh scheduler of ``components.scheduler_config`` set to a ``num_steps``-step schedule."""
+    _validate_scheduler_name(scheduler_name)
+    n_train = int(components.scheduler_config.get("num_train_timesteps", 1000))
+    if isinstance(num_steps, bool) or not isinstance(num_steps, (int, np.integer)) or not 1 <= num_steps <= n_train:
+        raise ValueError(f"total_steps must be an integer in [1, {n_train}], got {num_steps!r}")
+    from diffusers import DDIMScheduler, EulerDiscreteScheduler
+
+    cls = DDIMScheduler if scheduler_name == "ddim" else EulerDiscreteScheduler
+    scheduler = cls.from_config(dict(components.scheduler_config))
+    scheduler.set_timesteps(int(num_steps), device="cpu")
+    return scheduler
+
+
+def _tokenize(tokenizer: Any, text: str) -> torch.Tensor:
+    return tokenizer(
+        [text],
+        padding="max_length",
+        max_length=tokenizer.model_max_length,
+        truncation=True,
+        return_tensors="pt",
+    ).input_ids
+
+
+@torch.no_grad()
+def encode_prompt(components: Components, prompt: str, negative_prompt: str = "") -> PromptEmbeddings:
+    """CLIP-encode a prompt and a negative prompt (SDXL: both encoders, hidden state -2, pooled)."""
+    if not isinstance(prompt, str) or not isinstance(negative_prompt, str):
+        raise ValueError("prompt and negative_prompt must be strings")
+    dev = components.device
+
+    if components.family != "sdxl":
+
+        def one(text: str) -> torch.Tensor:
+            ids = _tokenize(components.tokenizer, text).to(dev)
+            return components.text_encoder(ids)[0].to(components.dtype)
+
+        return PromptEmbeddings(positive=one(prompt), negative=one(negative_prompt))
+
+    def both(text: str) -> tuple[torch.Tensor, torch.Tensor]:
+        out1 = components.text_encoder(_tokenize(components.tokenizer, text).to(dev), output_hidden_states=True)
+        out2 = components.text_encoder_2(_tokenize(components.tokenizer_2, text).to(dev), output_hidden_states=True)
+        hidden = torch.cat([out1.hidden_states[-2], out2.hidden_states[-2]], dim=-1)
+        return hidden.to(components.dtype), out2.text_embeds.to(components.dtype)
+
+    pos, pooled_pos = both(prompt)
+    neg, pooled_neg = both(negative_prompt)
+    return PromptEmbeddings(positive=pos, negative=neg, pooled_positive=pooled_pos, pooled_negative=pooled_neg)
+
+
+def initial_latents(components: Components, seed: int, height: int = 512, width: int = 512) -> torch.Tensor:
+    """z_T ~ N(0, I), shape (1, C, height/8, width/8), float32, drawn on the CPU from a seeded generator.
+
+    Drawing on the CPU makes z_T identical on every machine for one seed; it is then moved to
+    ``components.device``. Scaling by ``init_noise_sigma`` happens in step 0 of :func:`denoise`.
+    """
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= seed < 2**63:
+        raise ValueError(f"seed must be a non-negative integer below 2**63, got {seed!r}")
+    f = components.vae_scale_factor
+    for name, v in (("height", height), ("width", width)):
+        if not isinstance(v, (int, np.integer)) or v <= 0 or v % (8 * f) != 0:
+            raise ValueError(f"{name} must be a positive multiple of {8 * f} pixels, got {v!r}")
+    gen = torch.Generator(device="cpu").manual_seed(int(seed))
+    shape = (1, components.latent_channels, height // f, width // f)
+    return torch.randn(shape, generator=gen, dtype=torch.float32).to(components.device)
+
+
+def prepare_condition(components: Components, condition_rgb_uint8: np.ndarray) -> torch.Tensor:
+    """A visual condition image (H, W, 3) or (H, W) uint8 -> tensor (1, 3, H, W) in [0, 1], network dtype.
+
+    This is what diffusers' ControlNet image processor does for SD1.5 (no normalisation to [-1, 1]).
+    The device must feed the *same* condition the edge used (the decoded uplink bytes, not its
+    uncompressed original) or the two halves of a split run condition differently.
+    """
+    arr = np.asarray(condition_rgb_uint8)
+    if arr.dtype != np.uint8:
+        raise ValueError(f"condition image must be uint8, got dtype {arr.dtype}")
+    if arr.ndim == 2:
+        arr = np.repeat(arr[:, :, None], 3, axis=2)
+    if arr.ndim != 3 or arr.shape[2] != 3:
+        raise ValueError(f"condition image must have shape (H, W, 3) or (H, W), got {arr.shape}")
+    f = 8 * components.vae_scale_factor
+    if arr.shape[0] % f or arr.shape[1] % f or arr.shape[0] == 0 or arr.shape[1] == 0:
+        raise ValueError(f"condition image sides must be positive multiples of {f}, got {arr.shape[:2]}")
+    t = torch.from_numpy(np.ascontiguousarray(arr)).permute(2, 0, 1)[None].to(torch.float32) / 255.0
+    return t.to(device=components.device, dtype=components.dtype)
+
+
+def _check_slice(start: int, end: int, total_steps: int) -> None:
+    for name, v in (("start", start), ("end", end), ("total_steps", total_steps)):
+        if isinstance(v, bool) or not isinstance(v, (int, np.integer)):
+            raise ValueError(f"{name} must be an integer, got {v!r}")
+    if total_steps < 1:
+        raise ValueError(f"total_steps must be >= 1, got {total_steps}")
+    if not 0 <= start <= end <= total_steps:
+        raise ValueError(f"need 0 <= start <= end <= total_steps, got start={start}, end={end}, total_steps={total_steps}")
+
+
+@torch.no_grad()
+def denoise(
+    components: Components,
+    *,
+    latents: torch.Tensor,
+    start: int,
+    end: int,
+    total_steps: int,
+    embeddings: PromptEmbeddings,
+    condition_image: torch.Tensor,
+    condition_type: str,
+    guidance_scale: float = 7.5,
+    controlnet_scale: float = 1.0,
+    scheduler_name: str = "ddim",
+) -> torch.Tensor:
+    """Run steps ``[start, end)`` of the ``total_steps``-step schedule; return the float32 latents.
+
+    Edge: ``start=0, end=⌊o T⌋`` (eq. 4). Device: ``start=⌊o T⌋, end=T`` (eq. 5). Each step is one
+    application of eq. (3): ControlNet residuals + UNet noise prediction with classifier-free
+    guidance, then the scheduler's deterministic update.
+    """
+    _check_slice(start, end, total_steps)
+    scheduler = make_scheduler(components, total_steps, scheduler_name)
+    controlnet = components.controlnet(condition_type)
+    if not isinstance(latents, torch.Tensor) or latents.ndim != 4 or latents.shape[0] != 1:
+        raise ValueError(f"latents must be a tensor of shape (1, C, h, w), got {getattr(latents, 'shape', type(latents))}")
+    if latents.shape[1] != components.latent_channels:
+        raise ValueError(f"latents must have {components.latent_channels} channels, got {latents.shape[1]}")
+    f = components.vae_scale_factor
+    want = (1, 3, latents.shape[2] * f, latents.shape[3] * f)
+    if tuple(condition_image.shape) != want:
+        raise ValueError(f"condition_image shape {tuple(condition_image.shape)} does not match latents: expected {want}")
+    if not torch.isfinite(latents).all():
+        raise ValueError("latents contain NaN or Inf")
+    if guidance_scale < 0 or controlnet_scale < 0:
+        raise ValueError("guidance_scale and controlnet_scale must be >= 0")
+
+    dev, dt = components.device, components.dtype
+    z = latents.to(device=dev, dtype=torch.float32)
+    if start == end:
+        return z
+    if start == 0:
+        z = z * scheduler.init_noise_sigma  # z_T enters the first application of eq. (3)
+    if hasattr(scheduler, "set_begin_index"):
+        scheduler.set_begin_index(start)  # Euler: step index = start (DDIM ignores it)
+
+    cfg = guidance_scale > 1.0
+    text = torch.cat([embeddings.negative, embeddings.positive]) if cfg else embeddings.positive
+    text = text.to(device=dev, dtype=dt)
+    cond = condition_image.to(device=dev, dtype=dt)
+    cond = torch.cat([cond, cond]) if cfg else cond
+    added: dict[str, torch.Tensor] | None = None
+    if components.family == "sdxl":
+        if embeddings.pooled_positive is None or embeddings.pooled_negative is None:
+            raise ValueError("SDXL needs pooled prompt embeddings (use encode_prompt with SDXL components)")
+        h, w = want[2], want[3]
+        time_ids = torch.tensor([[h, w, 0, 0, h, w]], device=dev, dtype=dt)  # original, crop, target size
+        pooled = (
+            torch.cat([embeddings.pooled_negative, embeddings.pooled_positive]) if cfg else embeddings.pooled_positive
+        )
+        added = {"text_embeds": pooled.to(device=dev, dtype=dt), "time_ids": time_ids.repeat(text.shape[0], 1)}
+
+    timesteps = scheduler.timesteps
+    for i in range(start, end):  # eq. (4) on the edge, eq. (5) on the device
+        t = timesteps[i]
+        z_in = torch.cat([z, z]) if cfg else z
+        z_in = scheduler.scale_model_input(z_in, t).to(dt)
+        extra = {"added_cond_kwargs": added} if added is not None else {}
+        down, mid = controlnet(
+            z_in,
+            t,
+            encoder_hidden_states=text,
+            controlnet_cond=cond,
+            conditioning_scale=float(controlnet_scale),
+            return_dict=False,
+            **extra,
+        )
+        eps = components.unet(
+            z_in,
+            t,
+            encoder_hidden_states=text,
+            down_block_additional_residuals=down,
+            mid_block_additional_residual=mid,
+            return_dict=False,
+            **extra,
+        )[0].to(torch.float32)
+        if cfg:
+            eps_uncond, eps_text = eps.chunk(2)
+            eps = eps_uncond + guidance_scale * (eps_text - eps_uncond)
+        z = scheduler.step(eps, t, z, return_dict=False)[0]  # mean of eq. (3), deterministic (DDIM η=0)
+    return z
+
+
+@torch.no_grad()
+def decode(components: Components, latents: torch.Tensor, as_pil: bool = False) -> Any:
+    """VAE-decode z_0 into the image x_0 (Sec. IV-C): uint8 array (H, W, 3), or a PIL image."""
+    if not isinstance(latents, torch.Tensor) or latents.ndim != 4 or latents.shape[0] != 1:
+        raise ValueError("latents must be a tensor of shape (1, C, h, w)")
+    if not torch.isfinite(latents).all():
+        raise ValueError("latents contain NaN or Inf")
+    vae = components.vae
+    z = latents.to(components.device, torch.float32) / float(vae.config.scaling_factor)
+    shift = getattr(vae.config, "shift_factor", None)
+    if shift:
+        z = z + float(shift)
+    # The SDXL VAE overflows in float16 (its config sets force_upcast); decode it in float32 as
+    # diffusers' SDXL pipeline does. This briefly changes the shared module's dtype: not thread-safe.
+    upcast = (components.family == "sdxl" and components.dtype == torch.float16
+              and bool(getattr(vae.config, "force_upcast", False)))
+    if upcast:
+        cast_quietly(vae, torch.float32)
+    try:
+        x = vae.decode(z.to(torch.float32 if upcast else components.dtype), return_dict=False)[0].to(torch.float32)
+    finally:
+        if upcast:
+            cast_quietly(vae, components.dtype)
+    x = (x / 2 + 0.5).clamp(0, 1)
+    img = (x[0].permute(1, 2, 0).cpu().numpy() * 255.0).round().astype(np.uint8)
+    if as_pil:
+        from PIL import Image
+
+        return Image.fromarray(img)
+    return img
+
+
+def generate(
+    components: Components,
+    *,
+    prompt: str,
+    condition_rgb_uint8: np.ndarray,
+    condition_type: str,
+    seed: int,
+    total_steps: int,
+    negative_prompt: str = "",
+    guidance_scale: float = 7.5,
+    controlnet_scale: float = 1.0,
+    scheduler_name: str = "ddim",
+) -> np.ndarray:
+    """One monolithic generation (all T steps in one place, then decode): the o_k = 1 path."""
+    cond = prepare_condition(components, condition_rgb_uint8)
+    z = initial_latents(components, seed, cond.shape[2], cond.shape[3])
+    emb = encode_prompt(components, prompt, negative_prompt)
+    z = denoise(
+        components,
+        latents=z,
+        start=0,
+        end=total_steps,
+        total_steps=total_steps,
+        embeddings=emb,
+        condition_image=cond,
+        condition_type=condition_type,
+        guidance_scale=guidance_scale,
+        controlnet_scale=controlnet_scale,
+        scheduler_name=scheduler_name,
+    )
+    return decode(components, z)
