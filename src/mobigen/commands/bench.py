@@ -13,6 +13,7 @@ BENCHES: dict[str, str] = {
     "controllers": "bench_controllers",
     "split": "bench_split",
     "vce": "bench_vce",
+    "extract": "bench_extract",
 }
 
 
