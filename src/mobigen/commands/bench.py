@@ -14,6 +14,7 @@ BENCHES: dict[str, str] = {
     "split": "bench_split",
     "vce": "bench_vce",
     "extract": "bench_extract",
+    "shaping": "bench_shaping",
 }
 
 

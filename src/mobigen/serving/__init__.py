@@ -1,1 +1,30 @@
-"""mobigen.serving."""
+"""mobigen.serving: the live system of Fig. 5 — an edge server and mobile clients over real sockets.
+
+Layout (one concept per module):
+
+| module | holds |
+|---|---|
+| ``settings`` | ``ServerSettings`` (pydantic; ``MOBIGEN_SERVE_*`` environment variables) |
+| ``schemas`` | the ``/v1`` API messages (``GenerateMeta``, ``ResultMeta``, ``RequestState`` …) |
+| ``multipart`` | strict synchronous parser of the uplink body |
+| ``protocol`` | framing of a reply: JSON metadata + ``generation.wire`` payload |
+| ``limits`` | ASGI body-size limit enforced before parsing |
+| ``batcher`` | ``SlotBatcher``: a slot closes at K requests or when its window ends |
+| ``slotting`` | ``build_slot``: live requests → ``system.Slot`` |
+| ``worker`` | ``DenoiseWorker``: the one edge denoising queue, off the event loop |
+| ``splitrun`` | ``SplitRunner``: edge / device halves of the split denoising (eqs. 4-5) |
+| ``records`` | request statuses (nothing is dropped silently) |
+| ``edge`` | ``EdgeService``: decide (controller + guard), denoise, deadlines, take-over, shutdown |
+| ``metrics`` | Prometheus metrics on a per-app registry |
+| ``shaping`` | token-bucket pacing at B↑ / B↓ (eqs. 2, 6, 7 transfer terms) |
+| ``app`` | ``create_app(settings)`` (FastAPI) |
+| ``server`` | ``ServerThread`` (uvicorn in a thread) and ``GracefulServer`` |
+| ``client`` | ``MobileClient``: VCE, extraction, compression, upload, local steps, report |
+| ``demo`` / ``loadtest`` | ``mobigen demo`` and ``mobigen loadtest`` |
+
+Protocol: ``POST /v1/generate`` takes ``multipart/form-data`` with a JSON part ``meta``
+(``schemas.GenerateMeta``) and a file part ``condition`` (the codec's bytes, not base64, so the
+uplink size is the real D(I_k(ν_k))). The reply (``application/vnd.mobigen.result``) is
+``b"MGR1" | uint32 n | n bytes JSON (schemas.ResultMeta) | wire payload`` — a latent (o_k < 1) or
+the image (o_k = 1). Errors are JSON ``{"error", "detail"}`` with a 4xx/5xx status.
+"""

@@ -1,0 +1,147 @@
+"""Both halves of the split generation as the live system runs them (eqs. 4-5, Sec. IV-C).
+
+The edge runs steps [0, ⌊o_k T_k⌋) and sends the latent, or all T_k steps and the image when
+o_k = 1; the device (or the edge, taking over after a missed deadline) continues from the latent
+with the same components, prompt, decoded condition and seed, then VAE-decodes. Both sides must
+hold identical weights: tiny components built from one seed, or the same local weights directory.
+All the numerical work is ``mobigen.generation``'s; this module only wires it to requests.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class GenerationSpec:
+    """Which components generate, and how payloads are written."""
+
+    components: str = "tiny"
+    """'tiny' (random weights built in code from ``components_seed``) or a local weights directory."""
+    components_seed: int = 0
+    """Seed of the tiny components (server and client must agree)."""
+    image_size: int = 512
+    """Generated image side (pixels, multiple of 64)."""
+    wire_mode: str = "fp16"
+    """Latent wire mode (generation.wire.LATENT_MODES)."""
+    image_format: str = "png"
+    """Image wire format for o_k = 1 (generation.wire.IMAGE_FORMATS)."""
+
+    @property
+    def label(self) -> str:
+        """How outputs name the weights: 'tiny(seed=N)' or the directory."""
+        return f"tiny(seed={self.components_seed})" if self.components == "tiny" else self.components
+
+
+def condition_for_generation(condition_rgb: np.ndarray, image_size: int) -> np.ndarray:
+    """The decoded 512² condition resized to ``image_size`` (INTER_AREA), identically on both sides."""
+    arr = np.asarray(condition_rgb)
+    if arr.shape[0] == image_size and arr.shape[1] == image_size:
+        return arr
+    import cv2
+
+    return cv2.resize(arr, (image_size, image_size), interpolation=cv2.INTER_AREA)
+
+
+class SplitRunner:
+    """Runs edge or device slices of one request's denoising with lazily loaded components."""
+
+    def __init__(self, spec: GenerationSpec, components: Any = None) -> None:
+        self.spec = spec
+        self._components = components
+        self._lock = threading.RLock()
+        self._warm = False
+
+    @property
+    def components(self) -> Any:
+        """The loaded ``generation.components.Components`` (built on first use)."""
+        with self._lock:
+            if self._components is None:
+                from mobigen.generation.components import load_components, tiny_components
+
+                if self.spec.components == "tiny":
+                    self._components = tiny_components(self.spec.components_seed)
+                else:
+                    self._components = load_components(self.spec.components)
+                logger.info("generation components: %s", self.spec.label)
+            return self._components
+
+    def ensure_ready(self) -> None:
+        """Load the weights and run one step + VAE decode on a blank condition, once.
+
+        The first forward pass at a new size is several times slower than the next ones (kernel
+        selection and allocation in the backend); a server or a phone has done it before serving, so
+        measured latencies do not charge it to the first request."""
+        from mobigen.generation.denoise import decode, denoise, initial_latents
+
+        c = self.components
+        with self._lock:
+            if self._warm:
+                return
+            size = self.spec.image_size
+            _, emb, cond = self._inputs("", np.zeros((size, size, 3), np.uint8))
+            z = denoise(c, latents=initial_latents(c, 0, size, size), start=0, end=1, total_steps=1, embeddings=emb,
+                        condition_image=cond, condition_type=c.conditions[0])
+            decode(c, z)
+            self._warm = True
+
+    def _inputs(self, prompt: str, condition_rgb: np.ndarray):  # noqa: ANN202
+        from mobigen.generation.denoise import encode_prompt, prepare_condition
+
+        c = self.components
+        cond = prepare_condition(c, condition_for_generation(condition_rgb, self.spec.image_size))
+        return c, encode_prompt(c, prompt), cond
+
+    def run_edge(self, *, prompt: str, condition_rgb: np.ndarray, condition_type: str, seed: int,
+                 total_steps: int, edge_steps: int) -> tuple[str, bytes]:
+        """Edge share: steps [0, e) then the latent (e < T), or all T steps then the image (o_k = 1).
+
+        Returns (kind, wire bytes) with kind 'latent' or 'image'.
+        """
+        from mobigen.generation import wire
+        from mobigen.generation.denoise import decode, denoise, initial_latents
+
+        if not 0 <= edge_steps <= total_steps:
+            raise ValueError(f"field 'edge_steps' must lie in 0..{total_steps}, got {edge_steps}")
+        c, emb, cond = self._inputs(prompt, condition_rgb)
+        size = self.spec.image_size
+        z = initial_latents(c, seed, size, size)
+        z = denoise(c, latents=z, start=0, end=edge_steps, total_steps=total_steps, embeddings=emb,
+                    condition_image=cond, condition_type=condition_type)  # eq. (4)
+        if edge_steps == total_steps:  # o_k = 1: the edge decodes and sends x_0 (eq. 7)
+            img = decode(c, z)
+            return "image", wire.encode_image(img, total_steps=total_steps, seed=seed, condition_type=condition_type,
+                                              scheduler_config=c.scheduler_config, fmt=self.spec.image_format)
+        return "latent", wire.encode_latent(z, steps_done=edge_steps, total_steps=total_steps, seed=seed,
+                                            condition_type=condition_type, scheduler_config=c.scheduler_config,
+                                            mode=self.spec.wire_mode)  # z(⌊o_k T_k⌋), eq. (6)
+
+    def finish(self, payload: Any, *, prompt: str, condition_rgb: np.ndarray) -> np.ndarray:
+        """Device share (or an edge take-over): continue a decoded latent ``Payload`` to T, decode x_0."""
+        from mobigen.generation.denoise import decode, denoise
+
+        if payload.kind == "image":
+            return payload.image
+        c, emb, cond = self._inputs(prompt, condition_rgb)
+        import json
+
+        def canon(cfg: Any) -> str:  # JSON round trip: tuples and lists compare equal
+            return json.dumps(dict(cfg), sort_keys=True, default=str)
+
+        if canon(payload.scheduler_config) != canon(c.scheduler_config):
+            raise ValueError("payload field 'scheduler_config' differs from this side's components: "
+                             "edge and device must load identical weights")
+        z = denoise(c, latents=payload.latents, start=payload.steps_done, end=payload.total_steps,
+                    total_steps=payload.total_steps, embeddings=emb, condition_image=cond,
+                    condition_type=payload.condition_type)  # eq. (5)
+        return decode(c, z)
+
+
+__all__ = ["GenerationSpec", "SplitRunner", "condition_for_generation"]

@@ -1,0 +1,101 @@
+"""Registry, training driver, benchmark and Fig. 13 on tiny budgets (synthetic test slots)."""
+
+import json
+
+import numpy as np
+import pytest
+
+from _slots import SyntheticSampler, one_torch_thread
+from mobigen.control.base import Controller
+from mobigen.control.benchmark import bench_controllers
+from mobigen.control.ddc.algorithm import DDCConfig
+from mobigen.control.env import DenoisingEnv
+from mobigen.control.evaluation import heldout_slots
+from mobigen.control.exact import ExactController
+from mobigen.control.fig13 import load_curves, plot_fig13
+from mobigen.control.random_controller import RandomController
+from mobigen.control.registry import KFallback, make_controller
+from mobigen.control.training import train
+from mobigen.scenario import preset
+from mobigen.system.slot import evaluate_decision
+
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    with one_torch_thread():
+        yield
+
+def test_registry_basics():
+    assert isinstance(make_controller("exact", "paper"), ExactController)
+    r = make_controller("random", "paper", seed=3)
+    assert isinstance(r, Controller) and r.name == "random"
+    with pytest.raises(ValueError, match="unknown"):
+        make_controller("dqn", "paper")
+    with pytest.raises(FileNotFoundError):
+        make_controller("ddc", "paper", checkpoint="/nonexistent/ddc.pt")
+
+
+def test_random_controller_is_seeded():
+    slot = SyntheticSampler("paper").sample(np.random.default_rng(0))
+    a, b = RandomController(5), RandomController(5)
+    for _ in range(3):
+        np.testing.assert_array_equal(a.decide(slot).o, b.decide(slot).o)
+
+
+def test_train_driver_registry_fallback_bench_and_fig13(tmp_path, caplog):
+    sc = preset("users-3")
+    env = DenoisingEnv(sc, SyntheticSampler(sc))
+    cfg = DDCConfig(hidden=32, batch_size=32, learning_starts=50)
+    res = train("ddc", env, steps=200, seed=0, out_dir=tmp_path, eval_slots=20, eval_every=100,
+                ddc_config=cfg, progress=False, tensorboard=True)
+    assert res.checkpoint.is_file() and (tmp_path / "tb").is_dir()
+    rows = (tmp_path / "ddc_seed0.csv").read_text().splitlines()
+    assert rows[0].startswith("env_steps,test_reward") and len(rows) == 1 + 3  # steps 0, 100, 200
+    summary = json.loads((tmp_path / "ddc_seed0.json").read_text())
+    assert summary["quality_backend"] == "synthetic-test"
+
+    ddc = make_controller("ddc", sc, checkpoint=res.checkpoint)
+    slot5 = SyntheticSampler("paper").sample(np.random.default_rng(0))
+    wrapped = make_controller("ddc", preset("paper"), checkpoint=res.checkpoint)
+    assert isinstance(wrapped, KFallback)
+    with caplog.at_level("WARNING"):
+        d = wrapped.decide(slot5)  # K = 5 slot, K = 3 policy: Exact answers, with a warning
+    assert "falling back to Exact" in caplog.text and wrapped.n_fallback == 1
+    np.testing.assert_array_equal(d.T, ExactController().decide(slot5).T)
+    other = sc.replace(name="users-3-tight", edge_budget_steps=30.0)  # same K, other budgets: out of distribution
+    tight = make_controller("ddc", other, checkpoint=res.checkpoint)
+    assert isinstance(tight, KFallback) and "edge_budget_steps" in tight.reason
+    slot3 = SyntheticSampler(other).sample(np.random.default_rng(0))
+    np.testing.assert_array_equal(tight.decide(slot3).T, ExactController().decide(slot3).T)
+
+    slots = heldout_slots(SyntheticSampler(sc), 30)
+    out = bench_controllers({"ddc": ddc, "exact": ExactController(), "random": RandomController(0),
+                             "sac": FileNotFoundError("no checkpoint")}, slots)
+    by = {r["controller"]: r for r in out}
+    assert by["exact"]["reward_vs_exact"] == pytest.approx(1.0)
+    assert "error" in by["sac"]
+    for name in ("ddc", "random"):
+        r = by[name]
+        assert r["reward"] <= by["exact"]["reward"] + 1e-9
+        assert r["violations_after_guard"] == 0
+        for key in ("reward_vs_exact", "violations", "latency_ms_p50", "latency_ms_p99"):
+            assert key in r
+    assert by["random"]["violations"] > 0
+
+    exact_mean = float(np.mean([evaluate_decision(s, ExactController().decide(s)).reward for s in slots]))
+    (tmp_path / "ddc_seed1.csv").write_text((tmp_path / "ddc_seed0.csv").read_text())
+    curves = load_curves(tmp_path)
+    assert list(curves["ddc"]["n_seeds"]) == [2, 2, 2]
+    png = plot_fig13(tmp_path, tmp_path / "fig13.png", exact_mean=exact_mean)
+    assert png.stat().st_size > 1000
+
+
+def test_cli_rejects_bad_arguments(tmp_path, capsys):
+    from mobigen.cli import main
+
+    assert main(["train", "ddc", "--steps", "0", "--out", str(tmp_path)]) == 2
+    assert "--steps" in capsys.readouterr().err
+    assert main(["bench", "controllers", "--controllers", "ddc,dqn", "--slots", "5"]) == 2
+    assert "dqn" in capsys.readouterr().err
+    assert main(["bench", "controllers", "--slots", "0"]) == 2

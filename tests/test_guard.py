@@ -1,0 +1,101 @@
+"""The feasibility guard: any decision, repaired, satisfies (11)-(13); quality is kept when it can be."""
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from _slots import SyntheticSampler
+from mobigen.control.exact import ExactController
+from mobigen.control.guard import Guarded, guard
+from mobigen.control.random_controller import RandomController
+from mobigen.scenario import Scenario
+from mobigen.system.slot import Decision, evaluate_decision
+
+
+@st.composite
+def slot_and_decision(draw):
+    K = draw(st.integers(1, 8))
+    steps_min = draw(st.integers(1, 10))
+    steps_max = draw(st.integers(steps_min, steps_min + 25))
+    sc = Scenario(
+        name="h", num_users=K, steps_min=steps_min, steps_max=steps_max,
+        edge_budget_steps=draw(st.floats(0.0, 80.0)) or 0.5,
+        device_budget_ratios=tuple(draw(st.lists(st.floats(0.0, 0.4), min_size=5, max_size=5))),
+    )
+    slot = SyntheticSampler(sc).sample(np.random.default_rng(draw(st.integers(0, 2**31))))
+    T = np.array(draw(st.lists(st.integers(-5, steps_max + 10), min_size=K, max_size=K)))
+    o = np.array(draw(st.lists(st.floats(-1.0, 2.0), min_size=K, max_size=K)))
+    return slot, Decision(T=T, o=o)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(slot_and_decision())
+def test_repaired_decision_never_violates_hard_budgets(case):
+    slot, d = case
+    res = guard(slot, d)
+    p = slot.params
+    D = np.floor(slot.device_budget / p.eps0 + 1e-9)
+    if np.sum(np.maximum(0, p.steps_min - D)) > np.floor(p.edge_budget_steps + 1e-9):
+        assert not res.feasible  # no feasible decision exists in this slot
+        return
+    assert res.feasible
+    out = evaluate_decision(slot, res.decision)  # also checks T is in range
+    assert out.report.hard_feasible, out.report.violations()
+    assert np.all((res.decision.o > 0) & (res.decision.o <= 1))
+
+
+def test_feasible_decision_is_untouched_and_exact_needs_no_repair():
+    sampler = SyntheticSampler("paper")
+    rng = np.random.default_rng(0)
+    ex = ExactController()
+    for _ in range(20):
+        slot = sampler.sample(rng)
+        d = ex.decide(slot)
+        res = guard(slot, d)
+        if evaluate_decision(slot, d).report.hard_feasible:
+            assert not res.repaired and res.n_repairs == 0
+            np.testing.assert_array_equal(res.decision.T, d.T)
+            np.testing.assert_array_equal(res.decision.o, d.o)
+
+
+def test_device_repair_costs_no_quality():
+    slot = SyntheticSampler("paper").sample(np.random.default_rng(1))
+    # every user all-local at T=10: (13) is violated for small devices, the edge has room
+    d = Decision(T=np.full(5, 10), o=np.full(5, 0.05))
+    res = guard(slot, d)
+    assert res.repaired and res.quality_lost == 0.0
+    np.testing.assert_array_equal(res.decision.T, d.T)
+    assert evaluate_decision(slot, res.decision).report.hard_feasible
+
+
+def test_edge_overload_loses_least_quality():
+    slot = SyntheticSampler("paper").sample(np.random.default_rng(2))
+    d = Decision(T=np.full(5, 30), o=np.ones(5))  # 150 edge steps, C_E = 60
+    res = guard(slot, d)
+    out = evaluate_decision(slot, res.decision)
+    assert out.report.hard_feasible and res.quality_lost > 0
+    # brute-force check of "least quality lost" over uniform T cuts: no uniform T' fits with less loss
+    Qt = slot.Q_table
+    D = np.floor(slot.device_budget / slot.params.eps0 + 1e-9)
+    for Tu in range(5, 31):
+        if np.sum(np.maximum(0, Tu - D)) <= 60:
+            loss = float(np.sum(Qt[:, -1] - Qt[:, Tu - 5]))
+            assert res.quality_lost <= loss + 1e-12
+
+
+def test_guarded_counts_repairs():
+    slot_sampler = SyntheticSampler("paper")
+    g = Guarded(RandomController(0))
+    rng = np.random.default_rng(3)
+    for _ in range(30):
+        slot = slot_sampler.sample(rng)
+        assert evaluate_decision(slot, g.decide(slot)).report.hard_feasible
+    assert g.n_decisions == 30 and g.n_repaired > 0 and g.n_repairs >= g.n_repaired
+    assert g.name == "random+guard"
+
+
+def test_wrong_size_decision_is_refused():
+    slot = SyntheticSampler("paper").sample(np.random.default_rng(0))
+    with pytest.raises(ValueError, match="users"):
+        guard(slot, Decision(T=np.array([10, 10]), o=np.array([0.5, 0.5])))
