@@ -1,0 +1,1 @@
+"""The paper's benchmarks (Sec. VI-A.3): Random, SemGen, AaaS, OQC+ — their VCE choices and controllers."""

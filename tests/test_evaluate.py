@@ -1,0 +1,123 @@
+"""`mobigen evaluate`: the output folder (results.json, report.md, figures), determinism, bad input."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from test_experiments_support import small_builder
+
+from mobigen.cli import main
+from mobigen.experiments.outputs import write_all
+from mobigen.experiments.runner import METHOD_KEYS, EvalConfig, evaluate
+
+REQUIRED = ("satisfaction", "qoe", "q_I", "q_T", "uplink_kb", "downlink_kb", "latency_s")
+
+
+def _strip_runtime(r: dict) -> dict:
+    return {k: v for k, v in r.items() if k != "runtime"}
+
+
+@pytest.fixture(scope="module")
+def small_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("eval")
+    cfg = EvalConfig(slots=8, ablation_slots=4, sweep_slots=4, users=(5, 7), dqn_steps=300, seed=1)
+    ev = evaluate(cfg, builder=small_builder(seed=1), progress=False)
+    figs = write_all(ev, out, "mobigen evaluate (test)")
+    return out, ev, figs
+
+
+def test_output_folder_is_complete(small_run):
+    out, ev, figs = small_run
+    r = json.loads((out / "results.json").read_text())
+    for k in METHOD_KEYS:
+        assert all(key in r["methods"][k] for key in REQUIRED), k
+        assert r["methods"][k]["quality_backend"] == "surrogate"
+    for name in ("Fig. 9", "Fig. 10", "Fig. 11(a)", "Fig. 11(b)", "Fig. 12(a)", "Fig. 12(b)", "Fig. 14", "Fig. 15(a)",
+                 "Fig. 15(b)"):
+        p = Path(figs[name])
+        assert p.is_file() and p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", name
+    assert set(r["fig12a"]) == {"All Canny", "All HED", "All Depth", "All Seg", "Random", "VCE"}
+    assert set(r["fig12b"]) == {"None", "Resolution only", "Quality only", "Both"}
+    assert set(r["fig14"]["series"]) == set(METHOD_KEYS) and set(r["fig15b"]["series"]) == {"oqc", "ours"}
+    assert r["paper"]["satisfaction"]["ours"] == 0.91
+    rows = {c["quantity"]: c for c in r["comparison"]}
+    ours = rows["satisfaction Ours (surrogate)"]
+    assert ours["paper"] == 0.91 and ours["ours"] == pytest.approx(r["methods"]["ours"]["satisfaction"])
+    assert r["claims"] and all(isinstance(c["holds"], bool) for c in r["claims"])
+    # Fig. 15(a): only SD-v1.5 is evaluated; no number is invented for the other families
+    fam = dict(r["fig15a"]["families"])
+    assert fam["SD-v1.5"] == "evaluated" and all(v != "evaluated" for k, v in fam.items() if k != "SD-v1.5")
+
+
+def test_report_labels_quality_numbers(small_run):
+    out, ev, _ = small_run
+    text = (out / "report.md").read_text()
+    for label in ("Random", "SemGen", "AaaS", "OQC+", "Ours", "Exact"):
+        assert f"| {label} |" in text
+    assert "Quality backend: surrogate" in text and "satisfaction (surrogate)" in text
+    assert "91.0%" in text  # the paper's number beside ours
+    assert "## What this run confirms and what it does not" in text
+
+
+def test_same_seed_same_results(small_run):
+    _, ev, _ = small_run
+    cfg = ev.config
+    again = evaluate(cfg, builder=small_builder(seed=cfg.seed), progress=False)
+    a, b = _strip_runtime(ev.results), _strip_runtime(again.results)
+    for key in ("comparison", "claims", "differences", "paper", "figures", "fig15a", "fig13", "notes"):
+        a.pop(key, None)  # added by write_all
+    assert json.dumps(a, sort_keys=True, default=str) == json.dumps(b, sort_keys=True, default=str)
+
+
+def test_cli_bad_input(tmp_path, capsys):
+    assert main(["evaluate", "--out", str(tmp_path), "--seed", "-1"]) == 2
+    assert "--seed" in capsys.readouterr().err
+    assert main(["evaluate", "--out", str(tmp_path), "--scenario", "no-such-preset"]) == 2
+    assert "no-such-preset" in capsys.readouterr().err
+    f = tmp_path / "file"
+    f.write_text("x")
+    assert main(["evaluate", "--out", str(f)]) == 2
+
+
+def _shipped_missing() -> str | None:
+    from mobigen.system.profile import default_profile_path
+
+    if not default_profile_path().is_file():
+        return f"the shipped profile {default_profile_path()} is not there yet"
+    try:
+        from mobigen.control.registry import SHIPPED
+    except ImportError:
+        return "mobigen.control.registry is missing"
+    if not SHIPPED["ddc"].is_file():
+        return f"the shipped DDC checkpoint {SHIPPED['ddc']} is not there yet"
+    return None
+
+
+@pytest.fixture(scope="module")
+def quick_runs(tmp_path_factory):
+    why = _shipped_missing()
+    if why:
+        pytest.skip(why)
+    outs = []
+    for i in range(2):
+        out = tmp_path_factory.mktemp(f"quick{i}")
+        assert main(["evaluate", "--quick", "--no-progress", "--out", str(out)]) == 0
+        outs.append(out)
+    return outs
+
+
+def test_quick_cli_end_to_end(quick_runs):
+    out = quick_runs[0]
+    r = json.loads((out / "results.json").read_text())
+    assert r["meta"]["config"]["quick"] is True
+    assert r["meta"]["quality_backend"] == "surrogate"
+    for k in METHOD_KEYS:
+        assert all(key in r["methods"][k] for key in REQUIRED)
+    assert (out / "report.md").is_file() and len(list(out.glob("*.png"))) >= 10
+
+
+def test_quick_cli_same_seed_same_numbers(quick_runs):
+    a, b = (json.loads((o / "results.json").read_text()) for o in quick_runs)
+    assert _strip_runtime(a) == _strip_runtime(b)
