@@ -131,3 +131,18 @@ def test_ablation_choosers(profile):
     assert len({(p.condition, p.alpha, p.beta) for p in picks}) > 20
     a = vce_chooser(v)(0.3, 0.7, 1e7, SC.f_devices[0], rng)
     assert a == v.choose(0.3, 0.7, 1e7, SC.f_devices[0])
+
+
+def test_fixed_omega_in_the_scenario_reaches_every_user():
+    from mobigen.scenario import preset
+    from mobigen.workload import SlotSampler
+
+    try:
+        sampler = SlotSampler(preset("paper").replace(omega=(0.7, 0.3)))
+    except FileNotFoundError as exc:  # pragma: no cover - the profile ships with the package
+        pytest.skip(f"shipped profile missing: {exc}")
+    slot = sampler.sample(np.random.default_rng(3))
+    np.testing.assert_allclose(slot.omega_I, 0.7)
+    free = SlotSampler(preset("paper")).sample(np.random.default_rng(3))
+    assert not np.allclose(free.omega_I, 0.7)
+    np.testing.assert_array_equal(slot.qoe_threshold, free.qoe_threshold)  # the rest of the stream is unchanged

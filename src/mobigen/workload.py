@@ -131,7 +131,9 @@ class SlotSampler:
         sc, K = self.scenario, self.scenario.num_users
         img = rng.integers(len(self.table.images), size=K)
         prm = rng.integers(self.n_prompts, size=K)
-        w = rng.uniform(0.0, 1.0, size=K)
+        w = rng.uniform(0.0, 1.0, size=K)  # ω^I ~ U(0, 1) (scenario.OPEN_CHOICES["omega"])
+        if sc.omega is not None:  # a scenario may fix ω for everyone; drawn anyway to keep the stream aligned
+            w = np.full(K, float(sc.omega[0]))
         qt = rng.uniform(*sc.qoe_threshold_range, size=K)
         up = rng.uniform(*sc.uplink_mbps_range, size=K) * 1e6  # Mbps -> bits/s
         down = rng.uniform(*sc.downlink_mbps_range, size=K) * 1e6

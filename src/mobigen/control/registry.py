@@ -1,7 +1,8 @@
 """``make_controller(name, scenario)``: every decision maker of this package by name.
 
 Learned policies (ddc, sac, ppo) load ``checkpoint`` or, when it is None, the checkpoint shipped
-for K = 5 ``paper`` (``src/mobigen/data/{ddc_paper.pt, sac_paper.zip, ppo_paper.zip}``). A policy
+for K = 5 ``paper`` (``src/mobigen/data/{ddc_paper.pt, sac_paper.zip, ppo_paper.zip}``); DDC also
+ships one checkpoint per ``users-N`` / ``low-end-N`` preset of Figs. 14-15 (``data/ddc/<preset>.pt``). A policy
 only fits the scenario it was trained for (K, T range, budgets, ranges): when the requested
 scenario's parameters differ from the checkpoint's recorded training scenario (DDC: in the
 checkpoint; SB3: in ``<checkpoint>.json``), or a slot's K differs, the returned controller is a
@@ -28,6 +29,18 @@ NAMES = ("ddc", "sac", "ppo", "exact", "random")
 DATA_DIR = Path(__file__).resolve().parents[1] / "data"
 SHIPPED = {"ddc": DATA_DIR / "ddc_paper.pt", "sac": DATA_DIR / "sac_paper.zip", "ppo": DATA_DIR / "ppo_paper.zip"}
 """The checkpoints trained on the ``paper`` preset (K = 5) that ship with the package."""
+SHIPPED_DDC_DIR = DATA_DIR / "ddc"
+"""DDC checkpoints shipped for other presets (``users-N``, ``low-end-N``), one ``<preset>.pt`` each."""
+
+
+def shipped_checkpoint(name: str, scenario: Scenario) -> Path:
+    """The shipped checkpoint for ``name`` that was trained on ``scenario`` when one ships, else the
+    ``paper`` one (which then falls back to Exact where it does not fit)."""
+    if name == "ddc":
+        per_preset = SHIPPED_DDC_DIR / f"{scenario.name}.pt"
+        if per_preset.is_file():
+            return per_preset
+    return SHIPPED[name]
 
 
 def _fits(ctrl, K: int, steps_min: int, steps_max: int) -> bool:
@@ -87,7 +100,7 @@ def make_controller(name: str, scenario: Scenario | str = "paper", *, checkpoint
         return RandomController(seed)
     if name not in NAMES:
         raise ValueError(f"controller: unknown name '{name}' (known: {', '.join(NAMES)})")
-    path = Path(checkpoint) if checkpoint is not None else SHIPPED[name]
+    path = Path(checkpoint) if checkpoint is not None else shipped_checkpoint(name, sc)
     if not path.is_file():
         raise FileNotFoundError(f"{name} checkpoint '{path}' does not exist (train one: mobigen train {name} --out DIR)")
     if name == "ddc":
