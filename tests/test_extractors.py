@@ -3,6 +3,7 @@ pixel-difference maths, Canny agreement, the weight-free fallback, registry cach
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import cv2
@@ -190,3 +191,24 @@ def test_extraction_is_deterministic() -> None:
     img = _image("cat/00.jpg")
     for name in ("canny", "depth", "seg"):  # (PiDiNet: plain CPU torch inference, not re-run here for time)
         np.testing.assert_array_equal(extractors.extract(name, img), extractors.extract(name, img))
+
+
+def test_bench_extract_bad_input(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from mobigen.cli import main
+
+    for args, word in ((["--threads", "0"], "threads"), (["--images", "0"], "images"),
+                       (["--json", str(tmp_path)], "--json"), (["--dataset", str(tmp_path)], "dataset")):
+        assert main(["bench", "extract", *args]) == 2
+        err = capsys.readouterr().err.strip()
+        assert word in err and "\n" not in err and "Traceback" not in err
+
+
+def test_corrupt_weights_raise_clear_error(tmp_path: Path) -> None:
+    from mobigen.conditions import depth, hed, seg
+
+    for rel in (hed.CHECKPOINT, depth.MODEL, seg.MODEL):
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_bytes(b"not a model" * 100)
+    for name, rel in (("hed", hed.CHECKPOINT), ("depth", depth.MODEL), ("seg", seg.MODEL)):
+        with pytest.raises(ValueError, match=f"{name}: .*{re.escape(rel.name)}.*could not be loaded"):
+            extractors.get_extractor(name, weights_dir=tmp_path)

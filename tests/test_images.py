@@ -64,6 +64,8 @@ def test_empty_and_missing_files(tmp_path: Path) -> None:
         load_image(tmp_path / "empty.png")
     with pytest.raises(ImageError, match="no such file"):
         load_image(tmp_path / "nope.png")
+    with pytest.raises(ImageError, match="not a regular file"):
+        load_image(tmp_path)
     with pytest.raises(ImageError, match="empty"):
         load_image(b"")
 

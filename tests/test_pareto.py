@@ -57,6 +57,9 @@ def test_frontiers_per_condition_and_metric(fronts):
         # every point off the frontier is dominated by one on it; none on it is dominated
         on = np.zeros(grid.shape, bool); on[f.alpha_idx, f.beta_idx] = True
         assert np.array_equal(on.ravel(), pareto_front(grid.ravel(), byt.ravel()))
+        for a, b in zip(*np.nonzero(~on)):
+            assert np.any((f.score > grid[a, b]) & (f.mean_bytes < byt[a, b])), (cond, metric, a, b)
+        assert 1 <= len(f) < grid.size  # the synthetic grid is not all Pareto-optimal
         # Alg. 2 line 2 order: by α then β ascending
         keys = list(zip(f.alpha.tolist(), f.beta.tolist()))
         assert keys == sorted(keys)

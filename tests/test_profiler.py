@@ -158,3 +158,37 @@ def test_shipped_default_profile() -> None:
     assert f["fidelity"].between(0, 1).all() and (f["bytes"] > 0).all() and (f["extract_s"] > 0).all()
     for cond, codecs in meta["codecs"].items():
         assert set(f[f.condition == cond]["codec"]) == set(codecs)
+
+
+def test_profile_command_refuses_folder_out_and_empty_dataset(dataset: Path, tmp_path: Path,
+                                                              capsys: pytest.CaptureFixture[str]) -> None:
+    from mobigen.cli import main
+
+    assert main(["profile", "--dataset", str(dataset), "--out", str(tmp_path), "--conditions", "canny"]) == 2
+    err = capsys.readouterr().err
+    assert "--out" in err and "folder" in err
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    out = tmp_path / "e.csv"
+    assert main(["profile", "--dataset", str(empty), "--out", str(out), "--conditions", "canny", "--no-progress"]) == 2
+    assert "no usable image" in capsys.readouterr().err and not out.exists()
+    only_bad = tmp_path / "only_bad"
+    only_bad.mkdir()
+    (only_bad / "x.jpg").write_bytes(b"not a jpeg")
+    assert main(["profile", "--dataset", str(only_bad), "--out", str(out), "--conditions", "canny", "--no-progress"]) == 2
+    cap = capsys.readouterr()
+    assert "1 skipped" in cap.err and "x.jpg" in cap.out and not out.exists()
+
+
+def test_config_table_refuses_rows_off_the_levels() -> None:
+    from _vce_fixtures import synthetic_profile
+    from mobigen.conditions.config_table import config_table
+
+    f = synthetic_profile(n_images=1).frame.copy()
+    f.loc[3, "alpha"] = 0.3
+    with pytest.raises(ValueError, match="alpha"):
+        config_table(ProfileTable(f))
+    f = synthetic_profile(n_images=1).frame.copy()
+    f.loc[5, "beta"] = 0.25
+    with pytest.raises(ValueError, match="beta"):
+        config_table(ProfileTable(f))

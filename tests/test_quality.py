@@ -248,7 +248,7 @@ def test_measured_missing_weights_errors(tmp_path, monkeypatch):
 
 @pytest.mark.slow
 def test_measured_with_tiny_diffusion_components():
-    """End to end through H1's generation code with tiny random components (~20 s on CPU)."""
+    """End to end through mobigen.generation with tiny random components (~20 s on CPU)."""
     from mobigen.conditions.quality_measured import MeasureRequest, diffusers_generator, measure
     from mobigen.generation.components import tiny_components
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -282,3 +283,57 @@ def test_camp_restricted_oracle(vce):
         full = oracle_choose(vce, w, q, up, f)
         if o.feasible:
             assert full.expected_bytes <= o.expected_bytes + 1e-9
+
+
+def test_output_path_names_what_the_file_is(tmp_path):
+    from mobigen.commands.vce import output_path
+
+    assert output_path(None, "dir/in.png", "canny", "webp") == (Path("in_canny.webp"), False)
+    assert output_path(str(tmp_path / "c.jpg"), "in.png", "canny", "webp") == (tmp_path / "c.webp", True)
+    assert output_path(str(tmp_path / "c.JPEG"), "in.png", "canny", "jpeg") == (tmp_path / "c.JPEG", False)
+    assert output_path(str(tmp_path / "c.gif"), "in.png", "seg", "png") == (tmp_path / "c.png", True)
+    assert output_path(str(tmp_path / "c.bin"), "in.png", "canny", "png") == (tmp_path / "c.bin", False)
+    assert output_path(str(tmp_path), "x/in.png", "seg", "png") == (tmp_path / "in_seg.png", False)
+
+
+def test_cli_vce_out_suffix_follows_codec(cli_env, capsys, tmp_path):
+    """--out c.jpg with a PNG condition writes c.png (and says so), never PNG bytes named .jpg."""
+    from mobigen.cli import main
+    from mobigen.conditions import codec
+
+    d, img, prof = cli_env
+    base = ["vce", "--image", str(img), "--prompt", "p", "--omega", "0.8", "--qoe", "0.6", "--profile", str(prof),
+            "--condition", "canny", "--alpha", "0.5", "--beta", "0.4", "--json"]
+    assert main(base + ["--codec", "png", "--out", str(tmp_path / "c.jpg")]) == 0
+    cap = capsys.readouterr()
+    js = json.loads(cap.out)
+    assert js["codec"] == "png" and js["out"] == str(tmp_path / "c.png") and js["requested_out"] == str(tmp_path / "c.jpg")
+    assert not (tmp_path / "c.jpg").exists() and codec.sniff((tmp_path / "c.png").read_bytes()) == "png"
+    assert js["bytes"] == (tmp_path / "c.png").stat().st_size
+    assert "c.png" in cap.err and "instead of" in cap.err
+    # a matching suffix is kept; a folder receives the default name
+    assert main(base + ["--codec", "jpeg", "--out", str(tmp_path / "k.jpeg")]) == 0
+    assert json.loads(capsys.readouterr().out)["out"] == str(tmp_path / "k.jpeg")
+    assert codec.sniff((tmp_path / "k.jpeg").read_bytes()) == "jpeg"
+    assert main(base + ["--codec", "jpeg", "--out", str(tmp_path)]) == 0
+    assert json.loads(capsys.readouterr().out)["out"] == str(tmp_path / "in_canny.jpg")
+    # an unwritable place: one line naming --out, no traceback
+    (tmp_path / "file.txt").write_text("x")
+    assert main(base + ["--out", str(tmp_path / "file.txt" / "c.jpg")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "--out" in err and "\n" not in err and "Traceback" not in err
+
+
+def test_cli_text_output_labels_surrogate_numbers(cli_env, capsys, tmp_path):
+    """Every printed quality number says which quality model produced it ("surrogate" here)."""
+    from mobigen.cli import main
+
+    d, img, prof = cli_env
+    assert main(["vce", "--image", str(img), "--prompt", "p", "--omega", "0.8", "--qoe", "0.6", "--profile", str(prof),
+                 "--condition", "canny", "--out", str(tmp_path / "c.bin")]) == 0
+    line = [ln for ln in capsys.readouterr().out.splitlines() if "q_I" in ln]
+    assert len(line) == 1 and "surrogate" in line[0]
+    assert main(["bench", "vce", "--profile", str(prof), "--users", "50", "--draws-per-image", "1"]) == 0
+    text = capsys.readouterr().out
+    assert "quality model: surrogate" in text
+    assert all("[surrogate]" in ln for ln in text.splitlines() if "utility" in ln or "oracle" in ln)

@@ -26,7 +26,7 @@ def sampler(profile):
     return SlotSampler(SC, profile=profile)
 
 
-def test_slot_fields(sampler):
+def test_slot_fields(sampler, profile):
     slot, reqs = sampler.sample_with_requests(np.random.default_rng(0))
     K = SC.num_users
     assert slot.K == K and len(reqs) == K
@@ -43,21 +43,20 @@ def test_slot_fields(sampler):
         ch = r.choice
         assert CONDITIONS[slot.condition[k]] == ch.condition and slot.alpha[k] == ch.alpha and slot.beta[k] == ch.beta
         # the REAL measured bytes of this image at this configuration and codec
-        assert slot.condition_bytes[k] == profile_rows(r.image, ch)
+        assert slot.condition_bytes[k] == profile_rows(profile, r.image, ch)
         assert r.difficulty == slot.difficulty[k] == sampler.difficulty_table[r.image_index, r.prompt_index]
     q_I, q_T = quality_tables(sampler.quality, slot.condition, slot.alpha, slot.beta, slot.params.steps_values, slot.difficulty)
     assert np.array_equal(q_I, slot.q_I) and np.array_equal(q_T, slot.q_T)
 
 
-def profile_rows(image, ch):
-    f = _PROFILE.frame
+def profile_rows(profile, image, ch):
+    """Bytes of the one profile row of this image at the choice's (λ, α, β, codec)."""
+    f = profile.frame
     m = ((f.image == image) & (f.condition == ch.condition) & np.isclose(f.alpha, ch.alpha)
          & np.isclose(f.beta, ch.beta) & (f.codec == ch.codec))
     assert m.sum() == 1
     return float(f.loc[m, "bytes"].iloc[0])
 
-
-_PROFILE = synthetic_profile(n_images=5)
 
 
 def test_deterministic_and_seed_sensitive(sampler):

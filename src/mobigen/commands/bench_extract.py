@@ -4,6 +4,7 @@ bytes, and the bytes saved by the alternative codecs at equal fidelity — figur
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 HELP = "benchmark condition extraction (time per type) and compression (bytes per λ, α, β; codec savings)"
 
@@ -48,6 +49,10 @@ def run(args: argparse.Namespace) -> int:
 
     if args.images < 1:
         raise ValueError(f"images: must be >= 1, got {args.images}")
+    if args.threads < 1:
+        raise ValueError(f"threads: must be >= 1, got {args.threads}")
+    if args.json is not None and Path(args.json).is_dir():
+        raise ValueError(f"--json: '{args.json}' is a folder; give a file name")
     torch.set_num_threads(args.threads)
     root = dataset_dir(args.dataset)
     files = list_images(root)
@@ -55,18 +60,28 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError(f"dataset: no images under '{root}'")
     out: dict = {"dataset": str(root), "n_dataset_files": len(files)}
 
-    # Raw source image bytes: the data set files as stored (JPEG q90) and re-encoded as PNG.
-    import cv2
+    # Raw source image bytes: the data set files as stored (JPEG q90) and re-encoded as PNG, measured
+    # exactly as the AaaS baseline measures its raw upload (Pillow PNG, level 6). Bad files are skipped.
+    from mobigen.conditions.images import ImageError
+    from mobigen.experiments.baselines.aaas import png_bytes
 
-    jpeg_sizes, png_sizes = [], []
+    jpeg_sizes, png_sizes, bad = [], [], []
     for p in files:
+        try:
+            png_sizes.append(png_bytes(p))
+        except ImageError as exc:
+            bad.append((p.relative_to(root).as_posix(), str(exc)))
+            continue
         jpeg_sizes.append(p.stat().st_size)
-        rgb = load_image(p)
-        png_sizes.append(len(cv2.imencode(".png", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))[1]))
+    if not png_sizes:
+        raise ValueError(f"dataset: no readable images under '{root}' ({len(bad)} skipped)")
     out["raw_image_bytes"] = {"jpeg_q90_file_mean": float(np.mean(jpeg_sizes)), "png_mean": float(np.mean(png_sizes)),
-                              "rgb24_uncompressed": 512 * 512 * 3, "paper": 335_000}
-    print(f"raw 512x512 source image ({len(files)} files): JPEG q90 file {np.mean(jpeg_sizes) / 1000:.1f} KB, "
-          f"PNG {np.mean(png_sizes) / 1000:.1f} KB, 24-bit raw {512 * 512 * 3 / 1000:.1f} KB (paper: ≈ 335 KB)")
+                              "rgb24_uncompressed": 512 * 512 * 3, "paper": 335_000, "skipped": bad}
+    print(f"raw 512x512 source image ({len(png_sizes)} files): JPEG q90 file {np.mean(jpeg_sizes) / 1000:.1f} KB, "
+          f"PNG {np.mean(png_sizes) / 1000:.1f} KB, 24-bit raw {512 * 512 * 3 / 1000:.1f} KB (paper: ≈ 335 KB)"
+          + (f"; skipped {len(bad)} unreadable file(s)" if bad else ""))
+    bad_paths = {b for b, _ in bad}
+    files = [p for p in files if p.relative_to(root).as_posix() not in bad_paths]
 
     # Extraction time per type (models warm) on evenly spaced images.
     step = max(1, len(files) // args.images)
@@ -142,8 +157,9 @@ def run(args: argparse.Namespace) -> int:
             print(f"  {c:6s} F>={t:.2f}: " + "  ".join(parts))
     out["codec_comparison"] = comp
     if args.json:
-        from pathlib import Path
-
-        Path(args.json).write_text(json.dumps(out, indent=2), encoding="utf-8")
+        try:
+            Path(args.json).write_text(json.dumps(out, indent=2), encoding="utf-8")
+        except OSError as exc:
+            raise ValueError(f"--json: cannot write '{args.json}' ({exc.strerror or exc})") from None
         print(f"\nwrote {args.json}")
     return 0

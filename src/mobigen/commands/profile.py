@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 HELP = "profile condition extraction and compression (bytes, fidelity, time) over an image data set"
 
@@ -33,8 +34,19 @@ def run(args: argparse.Namespace) -> int:
     dataset = dataset_dir(args.dataset)
     if not dataset.is_dir():
         raise ValueError(f"dataset: '{dataset}' is not a folder")
+    out = Path(args.out)
+    if out.is_dir():
+        raise ValueError(f"--out: '{out}' is a folder; give a file name such as {out / 'profile.csv'}")
+    try:  # fail now, not after a long run
+        out.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ValueError(f"--out: cannot create folder '{out.parent}' ({exc.strerror or exc})") from None
     table, skipped = profile_dataset(dataset, conditions=args.conditions, codecs=args.codecs, limit=args.limit,
                                      progress=not args.no_progress, weights_dir=args.weights)
+    if table.frame.empty:
+        _print_skipped(skipped)
+        raise ValueError(f"dataset: no usable image in '{dataset}' ({table.meta['n_files']} image file(s) found, "
+                         f"{len(skipped)} skipped); nothing written")
     path = table.save(args.out)
     summary = table.summary()
     print(f"profiled {table.meta['n_images']} images ({len(table.frame)} rows) -> {path} (+ {path.with_suffix('.json').name})")
@@ -43,8 +55,12 @@ def run(args: argparse.Namespace) -> int:
         t = table.frame[table.frame["condition"] == cond]["extract_s"].mean()
         print(f"  {cond:6s} extract {t * 1000:7.1f} ms/img  bytes {grp['bytes'].min():8.0f}..{grp['bytes'].max():8.0f}  "
               f"fidelity {grp['fidelity'].min():.3f}..{grp['fidelity'].max():.3f} ({table.meta['metric'][cond]})")
+    _print_skipped(skipped)
+    return 0
+
+
+def _print_skipped(skipped: list[tuple[str, str]]) -> None:
     if skipped:
         print(f"skipped {len(skipped)} file(s):")
         for p, reason in skipped:
             print(f"  {p}: {reason}")
-    return 0

@@ -3,6 +3,13 @@
 Loads the image, runs VCE (shipped profile + surrogate quality model unless --profile is given),
 extracts the chosen condition, encodes it at (α, β, codec) and writes the engineered condition
 file. --condition/--alpha/--beta/--codec override VCE's choice (for experiments).
+
+The output file is what its name says. VCE picks the codec (JPEG, PNG or WebP) per configuration, so
+when ``--out`` ends in an image suffix of another codec (e.g. ``cond.jpg`` while VCE chose WebP) the
+suffix is replaced by the chosen codec's (``cond.webp``) and a note on stderr says so; the JSON's
+``out`` is the path actually written (``requested_out`` the one asked for). Pass ``--codec jpeg`` to
+get a JPEG whatever VCE prefers. A suffix that names no image format (``.bin``, none) is kept. An
+existing folder as ``--out`` receives the default file name.
 """
 
 from __future__ import annotations
@@ -10,12 +17,31 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import sys
 import time
 from pathlib import Path
 
 HELP = "choose (condition, alpha, beta) for one request with Algorithms 1-2 and write the engineered condition"
 
 _EXT = {"jpeg": "jpg", "png": "png", "webp": "webp"}
+"""Codec -> file suffix written by default."""
+_SUFFIX_CODEC = {".jpg": "jpeg", ".jpeg": "jpeg", ".jpe": "jpeg", ".jfif": "jpeg", ".png": "png", ".webp": "webp",
+                 ".gif": None, ".bmp": None, ".tif": None, ".tiff": None, ".avif": None, ".heic": None}
+"""Image suffixes (lower case) -> the codec they name (None: a format we never write)."""
+
+
+def output_path(out: str | None, image: str, condition: str, codec: str) -> tuple[Path, bool]:
+    """The file to write and whether its suffix was changed to match ``codec`` (module docstring)."""
+    default_name = f"{Path(image).stem}_{condition}.{_EXT[codec]}"
+    if out is None:
+        return Path(default_name), False
+    path = Path(out)
+    if path.is_dir():
+        return path / default_name, False
+    suffix = path.suffix.lower()
+    if suffix in _SUFFIX_CODEC and _SUFFIX_CODEC[suffix] != codec:
+        return path.with_suffix(f".{_EXT[codec]}"), True
+    return path, False
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -27,7 +53,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device-type", type=int, default=0, help="device type index of the scenario (f_k); default 0")
     parser.add_argument("--scenario", default="paper", help="scenario preset or file (default: paper)")
     parser.add_argument("--profile", default=None, help="profile table CSV (default: the shipped profile)")
-    parser.add_argument("--out", default=None, help="output file (default: <image stem>_<condition>.<ext> here)")
+    parser.add_argument("--out", default=None,
+                        help="output file or folder (default: <image stem>_<condition>.<ext> here); an image suffix "
+                             "that does not match the chosen codec is replaced by the codec's (see --codec)")
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
     parser.add_argument("--condition", default=None, help="override λ (canny, hed, depth, seg)")
     parser.add_argument("--alpha", type=float, default=None, help="override α (Table I level)")
@@ -65,7 +93,7 @@ def run(args: argparse.Namespace) -> int:
     if args.codec is not None and args.codec not in CODECS:
         raise ValueError(f"--codec: must be one of {list(CODECS)}, got {args.codec!r}")
 
-    # --- the image (H2's safe loader: corrupt / truncated / bombs -> ImageError, a ValueError) ---
+    # --- the image (safe loader: corrupt / truncated / bombs -> ImageError, a ValueError) ---
     from mobigen.conditions.images import load_512
 
     rgb = load_512(args.image, convert=True)
@@ -88,6 +116,16 @@ def run(args: argparse.Namespace) -> int:
     cond, alpha, beta, codec = choice.condition, choice.alpha, choice.beta, choice.codec
     q_I, q_T = choice.q_I, choice.q_T
 
+    # --- where to write (checked before the extraction, which may take seconds) ---
+    out, renamed = output_path(args.out, args.image, cond, codec)
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ValueError(f"--out: cannot create folder '{out.parent}' ({exc.strerror or exc})") from None
+    if renamed:
+        print(f"note: the condition is encoded as {codec}; writing {out} instead of {args.out} so that its name "
+              f"says what it is (--codec forces a codec)", file=sys.stderr)
+
     # --- extract, encode, write ---
     from mobigen.conditions import codec as codec_mod
     from mobigen.conditions.extractors import extract_labelled
@@ -96,9 +134,10 @@ def run(args: argparse.Namespace) -> int:
     condition_img, extractor_backend = extract_labelled(cond, rgb)
     extract_s = time.perf_counter() - t0
     data = codec_mod.encode(condition_img, alpha, beta, codec)
-    out = Path(args.out) if args.out else Path(f"{Path(args.image).stem}_{cond}.{_EXT.get(codec, 'bin')}")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_bytes(data)
+    try:
+        out.write_bytes(data)
+    except OSError as exc:
+        raise ValueError(f"--out: cannot write '{out}' ({exc.strerror or exc})") from None
 
     result = {
         "condition": cond, "condition_index": CONDITIONS.index(cond), "alpha": alpha, "beta": beta, "codec": codec,
@@ -108,7 +147,7 @@ def run(args: argparse.Namespace) -> int:
         "feasible": bool(choice.feasible), "overridden": overridden,
         "extractor_backend": extractor_backend, "omega_I": args.omega, "qoe_threshold": args.qoe,
         "uplink_mbps": up_mbps, "device_type": args.device_type, "prompt": args.prompt, "image": str(args.image),
-        "out": str(out), "decision_ms": 1e3 * decide_s, "extract_ms": 1e3 * extract_s,
+        "out": str(out), "requested_out": args.out, "decision_ms": 1e3 * decide_s, "extract_ms": 1e3 * extract_s,
     }
     if args.json:
         print(json.dumps(result, ensure_ascii=False))

@@ -1,5 +1,6 @@
 """Condition compression on the device and decompression on the edge (Section IV-B, the "VCE"
-knobs): resolution level α and quality level β, plus the codec (beyond the paper: JPEG only).
+knobs): resolution level α and quality level β, plus the codec (the paper uses JPEG only; PNG and
+WebP are our addition, kept per configuration where they save bytes, see ``config_table``).
 
 ``encode(condition, alpha, beta, codec)``:
 

@@ -98,6 +98,12 @@ def config_table(profile: ProfileTable, codec: str = "best", fidelity_tol: float
     if missing:
         raise ValueError(f"profile: column 'condition' lacks type '{missing[0]}' (every one of {list(CONDITIONS)} is needed)")
     conds = CONDITIONS
+    for field, levels in (("alpha", ALPHAS), ("beta", BETAS)):  # a row off the levels would be binned wrongly
+        col = pd.to_numeric(f[field], errors="coerce").to_numpy(float)
+        off = ~np.isclose(col[:, None], np.asarray(levels)[None, :]).any(axis=1)
+        if off.any():
+            raise ValueError(f"profile: column '{field}' has {f[field].iloc[int(np.flatnonzero(off)[0])]!r}, "
+                             f"not one of {list(levels)}")
     alphas = tuple(a for a in ALPHAS if np.isclose(f["alpha"].to_numpy(float), a).any())
     betas = tuple(b for b in BETAS if np.isclose(f["beta"].to_numpy(float), b).any())
     codecs = tuple(sorted(f["codec"].astype(str).unique()))

@@ -40,8 +40,11 @@ class PydnetExtractor(Extractor):
         self.model = Path(model)
         if not self.model.is_file():
             raise WeightsMissingError(f"depth: PyDNet model '{self.model}' not found (set MOBIGEN_WEIGHTS)")
-        self.interpreter = Interpreter(model_path=str(self.model), num_threads=num_threads)
-        self.interpreter.allocate_tensors()
+        try:
+            self.interpreter = Interpreter(model_path=str(self.model), num_threads=num_threads)
+            self.interpreter.allocate_tensors()
+        except (ValueError, RuntimeError) as exc:  # not a valid TFLite flatbuffer
+            raise ValueError(f"depth: PyDNet model '{self.model}' could not be loaded ({exc})") from exc
         inp = self.interpreter.get_input_details()[0]
         if tuple(inp["shape"]) != (1, *INPUT_HW, 3):
             raise ValueError(f"depth: model input shape {tuple(inp['shape'])}, expected (1, {INPUT_HW[0]}, {INPUT_HW[1]}, 3)")

@@ -4,6 +4,7 @@ weight-free Sobel fallback when the checkpoint is absent (``backend`` says which
 from __future__ import annotations
 
 import logging
+import pickle
 from pathlib import Path
 
 import numpy as np
@@ -76,6 +77,9 @@ def make_hed(weights: Path, *, num_threads: int | None = None) -> Extractor:
     """PiDiNet when ``weights/pidinet/table5_pidinet.pth`` exists, else the Sobel fallback (logged)."""
     ckpt = Path(weights) / CHECKPOINT
     if ckpt.is_file():
-        return PidinetExtractor(ckpt, num_threads=num_threads)
+        try:
+            return PidinetExtractor(ckpt, num_threads=num_threads)
+        except (OSError, RuntimeError, EOFError, pickle.UnpicklingError) as exc:  # corrupt / truncated / wrong file
+            raise ValueError(f"hed: PiDiNet checkpoint '{ckpt}' could not be loaded ({exc})") from exc
     log.warning("PiDiNet checkpoint %s not found: 'hed' uses the weight-free Sobel fallback", ckpt)
     return SobelSoftEdgeExtractor()

@@ -75,7 +75,7 @@ def load_image(
     else:
         path = Path(src)
         if not path.is_file():
-            raise ImageError(f"image '{name}': no such file")
+            raise ImageError(f"image '{name}': " + ("not a regular file" if path.exists() else "no such file"))
         if path.stat().st_size == 0:
             raise ImageError(f"image '{name}': empty file")
         fp = path

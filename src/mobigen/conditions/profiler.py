@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from mobigen.conditions import codec as codec_mod
-from mobigen.conditions.extractors import get_extractor
+from mobigen.conditions.extractors import NUM_THREADS, get_extractor
 from mobigen.conditions.fidelity import METRICS, fidelity
 from mobigen.conditions.images import ImageError, load_image, to_512
 from mobigen.scenario import ALPHAS, BETAS, CONDITIONS
@@ -69,6 +69,12 @@ def _codecs_for(codecs: Sequence[str] | Mapping[str, Sequence[str]] | None, cond
         for name in cs:
             codec_mod.check_codec(name)
     return out
+
+
+def _torch_threads() -> int:
+    import torch
+
+    return int(torch.get_num_threads())
 
 
 def machine_description() -> str:
@@ -172,7 +178,8 @@ def profile_dataset(
             "webp": "lossy quality = round(100*beta); grey conditions single-channel",
             "png": "grey: bits = max(1, round(8*beta)) quantisation, lossless; <=256-colour map: palette PNG, beta has no effect",
         },
-        "extract_s": "wall time of one extraction of the 512x512 image on this machine (models warm, 1 thread)",
+        "extract_s": ("wall time of one extraction of the 512x512 image on this machine (models warm; TFLite "
+                      f"{NUM_THREADS} thread(s), torch {_torch_threads()} thread(s) for PiDiNet)"),
         "fidelity": "of the decoded 512x512 condition to the uncompressed one (metric per condition type above)",
         "bytes": "len() of the encoded condition file",
         "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),

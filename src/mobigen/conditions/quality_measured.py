@@ -81,7 +81,7 @@ def normalise_ir(reward: float) -> float:
 
 
 def default_condition_fn(source_rgb: np.ndarray, condition: str, alpha: float, beta: float, codec: str) -> np.ndarray:
-    """Extract (H2's extractors), encode at (α, β, codec) and decode (H2's codec) — what the edge gets."""
+    """Extract (``conditions.extractors``), encode at (α, β, codec) and decode (``conditions.codec``) — what the edge gets."""
     from mobigen.conditions import codec as codec_mod
     from mobigen.conditions.extractors import extract
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from mobigen.conditions.ade20k_palette import ADE_PALETTE
+from mobigen.conditions.ade20k_palette import ADE_PALETTE, colorize
 from mobigen.conditions.base import Extractor, WeightsMissingError
 
 MODEL = Path("deeplabv3_mnv2_ade20k") / "lite-model_deeplabv3-mobilenetv2-ade20k_1_default_1.tflite"
@@ -33,8 +33,11 @@ class DeeplabExtractor(Extractor):
         self.model = Path(model)
         if not self.model.is_file():
             raise WeightsMissingError(f"seg: DeepLab model '{self.model}' not found (set MOBIGEN_WEIGHTS)")
-        self.interpreter = Interpreter(model_path=str(self.model), num_threads=num_threads)
-        self.interpreter.allocate_tensors()
+        try:
+            self.interpreter = Interpreter(model_path=str(self.model), num_threads=num_threads)
+            self.interpreter.allocate_tensors()
+        except (ValueError, RuntimeError) as exc:  # not a valid TFLite flatbuffer
+            raise ValueError(f"seg: DeepLab model '{self.model}' could not be loaded ({exc})") from exc
         inp = self.interpreter.get_input_details()[0]
         if tuple(inp["shape"]) != (1, INPUT_SIDE, INPUT_SIDE, 3):
             raise ValueError(f"seg: model input shape {tuple(inp['shape'])}, expected (1, 513, 513, 3)")
@@ -55,7 +58,7 @@ class DeeplabExtractor(Extractor):
         return cv2.resize(cls, (rgb.shape[1], rgb.shape[0]), interpolation=cv2.INTER_NEAREST)
 
     def _run(self, rgb: np.ndarray) -> np.ndarray:
-        return np.ascontiguousarray(ADE_PALETTE[self.classes(rgb)])
+        return np.ascontiguousarray(colorize(self.classes(rgb)))
 
 
 def make_seg(weights: Path, *, num_threads: int = 1) -> Extractor:
