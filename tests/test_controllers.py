@@ -89,6 +89,9 @@ def test_train_driver_registry_fallback_bench_and_fig13(tmp_path, caplog):
     assert list(curves["ddc"]["n_seeds"]) == [2, 2, 2]
     png = plot_fig13(tmp_path, tmp_path / "fig13.png", exact_mean=exact_mean)
     assert png.stat().st_size > 1000
+    from mobigen.control.fig13 import log_backends
+
+    assert log_backends(tmp_path) == "synthetic-test"  # the label comes from the logs, not a default
 
 
 def test_cli_rejects_bad_arguments(tmp_path, capsys):
@@ -99,3 +102,16 @@ def test_cli_rejects_bad_arguments(tmp_path, capsys):
     assert main(["bench", "controllers", "--controllers", "ddc,dqn", "--slots", "5"]) == 2
     assert "dqn" in capsys.readouterr().err
     assert main(["bench", "controllers", "--slots", "0"]) == 2
+    assert "--slots" in capsys.readouterr().err
+    assert main(["train", "ddc", "--steps", "1", "--eval-slots", "0", "--out", str(tmp_path)]) == 2
+    assert "--eval-slots" in capsys.readouterr().err
+    f = tmp_path / "file"
+    f.write_text("x")
+    assert main(["train", "sac", "--steps", "1", "--out", str(f / "sub")]) == 2  # refused before training
+    assert "--out" in capsys.readouterr().err
+    assert main(["bench", "controllers", "--slots", "2", "--controllers", "ddc", "--ddc", str(tmp_path / "no.pt")]) == 2
+    assert "--ddc" in capsys.readouterr().err  # a checkpoint the user named must exist ...
+    assert main(["bench", "controllers", "--slots", "2", "--controllers", "ddc", "--ddc", str(f)]) == 2
+    assert "--ddc" in capsys.readouterr().err  # ... and load
+    assert main(["bench", "controllers", "--slots", "2", "--controllers", "exact", "--json", str(tmp_path)]) == 2
+    assert "--json" in capsys.readouterr().err

@@ -126,3 +126,10 @@ def test_load_refuses_foreign_file(tmp_path):
         DDCController.load(p)
     with pytest.raises(FileNotFoundError):
         DDCController.load(tmp_path / "missing.pt")
+    text = tmp_path / "notes.txt"
+    text.write_text("not a checkpoint")
+    with pytest.raises(ValueError, match="not a"):
+        DDCController.load(text)
+    torch.save({"format": "mobigen-ddc-actor-v1", "K": 5}, p)  # right tag, missing fields
+    with pytest.raises(ValueError, match="damaged"):
+        DDCController.load(p)

@@ -79,6 +79,53 @@ def test_cli_bad_input(tmp_path, capsys):
     f = tmp_path / "file"
     f.write_text("x")
     assert main(["evaluate", "--out", str(f)]) == 2
+    assert "--out" in capsys.readouterr().err
+    assert main(["evaluate", "--out", str(f / "sub")]) == 2  # parent is a file: refused before any work
+    assert "--out" in capsys.readouterr().err
+    assert main(["evaluate", "--out", str(tmp_path), "--slots", "0"]) == 2
+    assert "--slots" in capsys.readouterr().err
+
+
+def test_sweep_scenarios_are_named_like_their_presets():
+    # the registry looks up per-preset checkpoints (data/ddc/<preset>.pt) by scenario name
+    from mobigen.experiments.runner import _low_end, sweep_scenario
+    from mobigen.scenario import preset
+
+    assert sweep_scenario(preset("paper"), 8).name == "users-8"
+    assert sweep_scenario(_low_end(preset("paper")), 11).name == "low-end-11"
+    other = preset("paper").replace(name="mine", eta_per_s=0.05)
+    s = sweep_scenario(other, 7)
+    assert s.name == "mine-7" and s.num_users == 7 and s.eta_per_s == 0.05
+
+
+def test_registry_fallback_is_labelled_and_ddc_claims_are_not_checked_on_it():
+    from mobigen.control.ddc.algorithm import DDCAgent, DDCConfig
+    from mobigen.control.ddc.controller import DDCController
+    from mobigen.control.exact import ExactController
+    from mobigen.control.observation import obs_dim
+    from mobigen.control.registry import KFallback
+    from mobigen.experiments.report import claims
+    from mobigen.experiments.runner import MethodBuilder
+    from mobigen.scenario import preset
+
+    sc = preset("low-end")
+    agent = DDCAgent(obs_dim(5), 5, 26, DDCConfig(hidden=16), seed=0)
+    ddc = DDCController.from_agent(agent, preset("paper"))
+    b = MethodBuilder(seed=0, dqn_steps=100, controller_factory=lambda name, s: KFallback(
+        ddc, ExactController(), reason="trained on 'paper', differs in device_budget_ratios"))
+    ctrl = b.controller("ddc", sc)  # same K as the policy, other budgets: every slot goes to Exact
+    assert "→exact" in ctrl.eval_label and any("device_budget_ratios" in v for v in b.notes.values())
+    fits = MethodBuilder(seed=0, dqn_steps=100, controller_factory=lambda name, s: KFallback(ddc, ExactController()))
+    assert not hasattr(fits.controller("ddc", preset("paper")), "eval_label") and not fits.notes
+
+    def summary(controller):
+        return {"label": "x", "satisfaction": 0.9, "reward": 1.0, "uplink_kb": 1.0, "downlink_kb": 1.0,
+                "latency_s": 1.0, "controller": controller}
+
+    res = {"methods": {"ours": summary(ctrl.eval_label), "oqc": summary("oqc"), "exact": summary("exact")}}
+    assert not any(c["claim"].startswith("DDC") for c in claims(res))
+    res["methods"]["ours"] = summary("ddc")
+    assert sum(c["claim"].startswith("DDC") for c in claims(res)) == 2
 
 
 def _shipped_missing() -> str | None:
@@ -116,6 +163,8 @@ def test_quick_cli_end_to_end(quick_runs):
     for k in METHOD_KEYS:
         assert all(key in r["methods"][k] for key in REQUIRED)
     assert (out / "report.md").is_file() and len(list(out.glob("*.png"))) >= 10
+    # the report names the command that reproduces it (from the parsed arguments, not the host's argv)
+    assert f"Command: `mobigen evaluate --quick --scenario paper --seed 0 --out {out}`" in (out / "report.md").read_text()
 
 
 def test_quick_cli_same_seed_same_numbers(quick_runs):

@@ -56,3 +56,17 @@ def test_exact_scales_to_k11():
     sol = solve(slot)
     assert sol.decision.T.shape == (11,)
     assert evaluate_decision(slot, sol.decision).reward == pytest.approx(sol.reward)
+
+
+def test_no_raw_decision_beats_exact():
+    # the DP searches canonical o only (action_map.offload_for_edge_steps); any o in (0, 1] must do no better
+    sampler = SyntheticSampler("paper")
+    rng = np.random.default_rng(7)
+    for _ in range(10):
+        slot = sampler.sample(rng)
+        best = solve(slot).reward
+        p = slot.params
+        for _ in range(100):
+            T = rng.integers(p.steps_min, p.steps_max + 1, size=slot.K)
+            o = rng.choice([rng.uniform(1e-6, 1.0), 1.0, 1e-6, 0.999999], size=slot.K)
+            assert evaluate_decision(slot, Decision(T=T, o=o)).reward <= best + 1e-9

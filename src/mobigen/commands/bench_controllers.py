@@ -40,6 +40,17 @@ def run(args: argparse.Namespace) -> int:
             raise ValueError(f"--controllers: unknown controller '{n}' (known: {', '.join(NAMES)})")
     if "exact" not in names:
         names.append("exact")  # the yardstick of reward_vs_exact
+    for n in ("ddc", "sac", "ppo"):  # a checkpoint the user named must exist (the shipped ones may be missing)
+        ckpt = getattr(args, n, None)
+        if ckpt is not None and not Path(ckpt).is_file():
+            raise ValueError(f"--{n}: checkpoint '{ckpt}' does not exist")
+    if args.json:
+        try:  # fail now, not after the benchmark
+            Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ValueError(f"--json: cannot create the folder of '{args.json}': {exc.strerror or exc}") from exc
+        if Path(args.json).is_dir():
+            raise ValueError(f"--json: '{args.json}' is a folder")
     torch.set_num_threads(1)
     sc = resolve(args.scenario)
     if args.profile:
@@ -54,7 +65,9 @@ def run(args: argparse.Namespace) -> int:
         try:
             ctrls[n] = make_controller(n, sc, checkpoint=getattr(args, n, None), seed=args.seed)
         except (FileNotFoundError, ValueError) as exc:
-            ctrls[n] = exc
+            if getattr(args, n, None) is not None:  # a checkpoint the user named: refuse, naming the flag
+                raise ValueError(f"--{n}: {exc}") from exc
+            ctrls[n] = exc  # a shipped checkpoint that is missing: report it, bench the others
     results = bench_controllers(ctrls, slots, progress=True)
     backend = slots[0].quality_backend
     print(f"scenario {sc.name}, {args.slots} held-out slots, rewards eq. (26) on {backend} quality")
@@ -67,7 +80,6 @@ def run(args: argparse.Namespace) -> int:
         print(f"{r['controller']:<10} {r['reward']:>8.4f} {vs:>8} {r['violations']:>5} {r['violations_after_guard']:>10} "
               f"{r['latency_ms_p50']:>8.3f} {r['latency_ms_p99']:>8.3f}")
     if args.json:
-        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json).write_text(json.dumps({"scenario": sc.name, "slots": args.slots, "quality_backend": backend,
                                                "controllers": results}, indent=2))
     return 0

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import shlex
-import sys
 
 HELP = "reproduce the paper's evaluation (Sec. VI): all methods, figures, report.md and results.json"
 
@@ -58,6 +57,19 @@ def print_table(results: dict) -> None:
             print("  ".join(c.ljust(w) for c, w in zip(r, widths)))
 
 
+def command_line(args: argparse.Namespace) -> str:
+    """The command that reproduces this run, rebuilt from the parsed arguments (not ``sys.argv``, which
+    is the host program's when ``mobigen.cli.main`` is called from Python)."""
+    parts = ["mobigen", "evaluate"]
+    if args.quick:
+        parts.append("--quick")
+    parts += ["--scenario", args.scenario, "--seed", str(args.seed)]
+    if args.slots is not None:
+        parts += ["--slots", str(args.slots)]
+    parts += ["--out", args.out]
+    return " ".join(shlex.quote(str(a)) for a in parts)
+
+
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
@@ -77,8 +89,12 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.out)
     if out.exists() and not out.is_dir():
         raise ValueError(f"--out: '{out}' exists and is not a folder")
+    try:  # fail now, not after the whole evaluation
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ValueError(f"--out: cannot create folder '{out}': {exc.strerror or exc}") from exc
     ev = evaluate(cfg, progress=not args.no_progress)
-    command = "mobigen evaluate " + " ".join(shlex.quote(a) for a in sys.argv[2:]) if len(sys.argv) > 2 else "mobigen evaluate"
+    command = command_line(args)
     figs = write_all(ev, out, command)
     print_table(ev.results)
     backend = ev.results["meta"]["quality_backend"]

@@ -25,6 +25,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     import dataclasses
+    from pathlib import Path
 
     import torch
 
@@ -37,6 +38,17 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError(f"--steps must be >= 1, got {args.steps}")
     if args.threads < 1:
         raise ValueError(f"--threads must be >= 1, got {args.threads}")
+    if args.eval_slots < 1:
+        raise ValueError(f"--eval-slots must be >= 1, got {args.eval_slots}")
+    if args.eval_every < 1:
+        raise ValueError(f"--eval-every must be >= 1, got {args.eval_every}")
+    out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"--out: '{out}' exists and is not a folder")
+    try:  # fail now, not after training
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ValueError(f"--out: cannot create folder '{out}': {exc.strerror or exc}") from exc
     torch.set_num_threads(args.threads)
     sc = resolve(args.scenario)
     cfg = DDCConfig()

@@ -22,6 +22,7 @@ from mobigen.control.action_map import offload_for_edge_steps
 from mobigen.control.validate import validate_slot
 from mobigen.system.latency import transfer_time_s
 from mobigen.system.slot import Decision, Slot
+from mobigen.system.utility import utility
 
 
 @dataclass(frozen=True, eq=False)
@@ -54,7 +55,7 @@ def user_values(slot: Slot) -> tuple[np.ndarray, np.ndarray]:
     d = np.where(full, 0.0, T - e)  # local steps (eq. 5; see system.latency.local_steps)
     local_s = p.eps0 * d / f_k
     L = slot.vce_latency_s[:, None, None] + edge_s + down_s + local_s  # eqs. (2), (6), (7)
-    U = Q - p.eta * L  # eq. (8)
+    U = utility(Q, L, p.eta)  # eq. (8)
     _, d2, d3, d4 = p.delta
     pen = (d2 * np.maximum(0.0, d - slot.device_budget[:, None, None] / p.eps0)  # (13) in steps
            + d3 * np.maximum(0.0, slot.qoe_threshold[:, None, None] - Q)  # (14)
@@ -74,7 +75,6 @@ def solve(slot: Slot) -> ExactSolution:
     f = np.zeros(1)
     choices: list[np.ndarray] = []
     pad = np.full(n_e - 1, -np.inf)
-    w_rev = None
     for k in range(K):
         fpad = np.concatenate([pad, f, pad])
         win = sliding_window_view(fpad, n_e)  # win[E, i] = f[E + i - (n_e-1)] = f[E - e] with e = n_e-1-i

@@ -30,15 +30,29 @@ def load_curves(log_dir: str | Path) -> dict[str, pd.DataFrame]:
     return out
 
 
+def log_backends(log_dir: str | Path) -> str:
+    """The quality backend(s) recorded in the logs' ``quality_backend`` column (comma-joined), or "unknown"."""
+    names: set[str] = set()
+    for p in sorted(Path(log_dir).glob("*.csv")):
+        if _NAME.match(p.name):
+            f = pd.read_csv(p)
+            if "quality_backend" in f.columns:
+                names.update(str(v) for v in f["quality_backend"].dropna().unique())
+    return ",".join(sorted(names)) or "unknown"
+
+
 def plot_fig13(log_dir: str | Path, out_png: str | Path, exact_mean: float | None = None,
-               quality_backend: str = "surrogate") -> Path:
-    """Plot the curves of ``log_dir`` to ``out_png`` (Exact's mean as a dashed line)."""
+               quality_backend: str | None = None) -> Path:
+    """Plot the curves of ``log_dir`` to ``out_png`` (Exact's mean as a dashed line). The y label names
+    ``quality_backend``, by default the one the logs record (``log_backends``)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     curves = load_curves(log_dir)
+    if quality_backend is None:
+        quality_backend = log_backends(log_dir)
     fig, ax = plt.subplots(figsize=(6, 4))
     for algo in ("ddc", "sac", "ppo"):
         if algo not in curves:

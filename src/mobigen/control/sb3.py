@@ -12,8 +12,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Callable
 
-import numpy as np
-
 from mobigen.control.action_map import action_to_decision
 from mobigen.control.observation import GLOBAL, PER_USER, observe
 from mobigen.control.validate import validate_slot
@@ -109,7 +107,3 @@ def train_sb3(algo: str, env, steps: int, *, seed: int = 0, gamma: float = 0.0, 
         on_eval(int(model.num_timesteps), ctrl)
     return ctrl
 
-
-def observation_batch(slots: list[Slot]) -> np.ndarray:
-    """Observations of many slots, stacked (for batched predict)."""
-    return np.stack([observe(s) for s in slots])

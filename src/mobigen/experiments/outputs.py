@@ -138,7 +138,7 @@ def _fig13(out: Path, r: dict[str, Any], log_dir: str | Path | None) -> str | No
     r["fig13"] = {"log_dir": str(logs), "exact_mean_reward": exact, "exact_origin": origin}
     p = out / "fig13_drl_convergence.png"
     try:
-        plot_fig13(logs, p, exact, quality_backend=r.get("meta", {}).get("quality_backend", "unknown"))
+        plot_fig13(logs, p, exact)  # labelled with the quality backend the logs record
     except (ValueError, FileNotFoundError) as exc:
         r.setdefault("notes", []).append(f"Fig. 13 not drawn: {exc}")
         return None
@@ -153,7 +153,7 @@ def _exact_from_logs(logs: Path) -> tuple[float | None, str]:
     for p in sorted(logs.glob("*.csv")):
         try:
             f = pd.read_csv(p)
-        except Exception:  # noqa: BLE001 - a malformed log is skipped, plot_fig13 reports it
+        except (OSError, ValueError):  # a malformed log is skipped here; plot_fig13 reports it
             continue
         if {"test_reward", "test_reward_vs_exact"} <= set(f.columns):
             ok = f["test_reward_vs_exact"].abs() > 1e-12

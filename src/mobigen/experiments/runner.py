@@ -27,7 +27,7 @@ from mobigen.experiments.methods import (
     default_sampler_factory,
 )
 from mobigen.experiments.metrics import per_user, records_frame, summarize
-from mobigen.scenario import CONDITIONS, Scenario, resolve
+from mobigen.scenario import CONDITIONS, Scenario, preset, resolve
 
 log = logging.getLogger(__name__)
 
@@ -131,18 +131,26 @@ class MethodBuilder:
 
     def controller(self, name: str, scenario: Scenario):
         ctrl = self.controller_factory(name, scenario)
-        primary = getattr(ctrl, "primary", None)  # control.registry.KFallback: a policy trained for another K
-        if primary is not None and getattr(primary, "K", scenario.num_users) != scenario.num_users:
-            ks = self._fallback.setdefault((name, int(primary.K)), set())
-            ks.add(scenario.num_users)
-            self.notes[f"{name}@K≠{primary.K}"] = (
-                f"the shipped {name.upper()} checkpoint is for K = {primary.K}; control.registry answers "
-                f"K = {', '.join(str(k) for k in sorted(ks))} with its documented fallback, the exact optimum "
-                f"(KFallback), so those points show VCE + Exact, not a retrained {name.upper()}")
-            ctrl.eval_label = f"{name}→exact (K={scenario.num_users} fallback)"
-        inner = primary if primary is not None else ctrl
+        why = _fallback_reason(ctrl, scenario)  # control.registry.KFallback that answers every slot with Exact
+        if why is not None:
+            primary = ctrl.primary
+            if primary.K != scenario.num_users:
+                ks = self._fallback.setdefault((name, int(primary.K)), set())
+                ks.add(scenario.num_users)
+                self.notes[f"{name}@K≠{primary.K}"] = (
+                    f"the shipped {name.upper()} checkpoint is for K = {primary.K}; control.registry answers "
+                    f"K = {', '.join(str(k) for k in sorted(ks))} with its documented fallback, the exact optimum "
+                    f"(KFallback), so those points show VCE + Exact, not a retrained {name.upper()}")
+                ctrl.eval_label = f"{name}→exact (K={scenario.num_users} fallback)"
+            else:
+                self.notes[f"{name}@{scenario.name}"] = (
+                    f"for scenario '{scenario.name}' control.registry answers with its documented fallback, the exact "
+                    f"optimum ({why}), so those points show VCE + Exact, not {name.upper()}")
+                ctrl.eval_label = f"{name}→exact ({scenario.name} fallback)"
+            return ctrl
+        inner = getattr(ctrl, "primary", None) or ctrl
         trained = getattr(inner, "meta", {}).get("scenario") if isinstance(getattr(inner, "meta", None), dict) else None
-        if isinstance(trained, dict) and primary is None:
+        if isinstance(trained, dict) and inner is ctrl:
             mine = {k: v for k, v in scenario.to_dict().items() if k not in ("name", "num_users")}
             theirs = {k: v for k, v in trained.items() if k not in ("name", "num_users")}
             if mine != theirs:
@@ -215,6 +223,35 @@ class MethodBuilder:
             vce = self.vce(scenario, mode)
             out.append(Method(f"fig12b:{name}", name, self.controller("ddc", scenario), sf(scenario, vce=vce)))
         return out
+
+
+def _fallback_reason(ctrl: Any, scenario: Scenario) -> str | None:
+    """Why a ``control.registry.KFallback`` answers every slot of ``scenario`` with Exact instead of its
+    policy (None: it is not a KFallback, or its policy fits ``scenario``)."""
+    primary = getattr(ctrl, "primary", None)
+    if primary is None:
+        return None
+    if getattr(ctrl, "reason", None):
+        return str(ctrl.reason)
+    if getattr(primary, "K", scenario.num_users) != scenario.num_users:
+        return f"policy trained for K = {primary.K}"
+    lo, hi = getattr(primary, "steps_min", scenario.steps_min), getattr(primary, "steps_max", scenario.steps_max)
+    if (lo, hi) != (scenario.steps_min, scenario.steps_max):
+        return f"policy trained for T = {lo}..{hi}"
+    return None
+
+
+def sweep_scenario(base: Scenario, n: int) -> Scenario:
+    """``base`` with ``n`` users, named like the preset it equals (``users-N`` / ``low-end-N``) so that the
+    registry finds a checkpoint shipped for that preset; ``<base name>-N`` otherwise."""
+    scn = base.replace(num_users=n, name=f"{base.name}-{n}")
+    mine = {k: v for k, v in scn.to_dict().items() if k != "name"}
+    for family in ("users", "low-end"):
+        if n <= 64:
+            ref = preset(f"{family}-{n}")
+            if {k: v for k, v in ref.to_dict().items() if k != "name"} == mine:
+                return ref
+    return scn
 
 
 def _registry_controller(name: str, scenario: Scenario):
@@ -323,7 +360,7 @@ def evaluate(config: EvalConfig, *, progress: bool = True, builder: MethodBuilde
             base = sc if stage == "fig14" else _low_end(sc)
             series: dict[str, dict[int, Any]] = {k: {} for k in keys}
             for n in config.users:
-                scn = base.replace(num_users=n, name=f"{base.name}-{n}")
+                scn = sweep_scenario(base, n)
                 methods = builder.build(scn, keys)
                 fr, _ = run_methods(methods, config.sweep_slots, _sweep_seed(config.seed, stage, n), progress=progress,
                                     desc=f"{stage} K={n}")

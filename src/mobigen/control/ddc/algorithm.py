@@ -13,7 +13,6 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 import torch
-from torch import nn
 
 from mobigen.control.ddc.networks import TwinCritic
 from mobigen.control.ddc.policy import DiffusionPolicy
@@ -38,7 +37,8 @@ class DDCConfig:
     """Adam learning rate of the critics."""
     gamma: float = 0.0
     """γ of eq. (29). Slots are independent draws (s' does not depend on a), so the optimal policy
-    is the per-slot one for every γ and γ = 0 removes bootstrapping variance; γ > 0 is supported."""
+    is the per-slot one for every γ and γ = 0 removes bootstrapping variance; γ > 0 is supported.
+    With γ = 0, eq. (29) is y' = r: the target critics are still updated (eq. 30) but unused."""
     tau: float = 0.005
     """τ of eq. (30), soft target update rate."""
     xi: float = 0.003
@@ -169,7 +169,3 @@ class DDCAgent:
         agent.gen.set_state(d["gen"])
         return agent
 
-
-def policy_parameters(module: nn.Module) -> int:
-    """Number of parameters of a module."""
-    return sum(p.numel() for p in module.parameters())

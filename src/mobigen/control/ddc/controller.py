@@ -61,14 +61,20 @@ class DDCController:
         path = Path(path)
         if not path.is_file():
             raise FileNotFoundError(f"DDC checkpoint '{path}' does not exist")
-        d = torch.load(path, map_location="cpu", weights_only=True)
+        try:
+            d = torch.load(path, map_location="cpu", weights_only=True)
+        except Exception as exc:  # torch raises UnpicklingError / RuntimeError for a foreign file
+            raise ValueError(f"DDC checkpoint '{path}' is not a {FORMAT} file ({type(exc).__name__})") from exc
         if not isinstance(d, dict) or d.get("format") != FORMAT:
             raise ValueError(f"DDC checkpoint '{path}' is not a {FORMAT} file")
-        cfg = DDCConfig(**d["config"])
-        K, n_T = d["K"], d["steps_max"] - d["steps_min"] + 1
-        actor = DiffusionPolicy(obs_dim(K), K, n_T, n_steps=cfg.n_diffusion_steps, hidden=cfg.hidden,
-                                t_dim=cfg.t_dim)
-        actor.load_state_dict(d["actor"])
+        try:
+            cfg = DDCConfig(**d["config"])
+            K, n_T = d["K"], d["steps_max"] - d["steps_min"] + 1
+            actor = DiffusionPolicy(obs_dim(K), K, n_T, n_steps=cfg.n_diffusion_steps, hidden=cfg.hidden,
+                                    t_dim=cfg.t_dim)
+            actor.load_state_dict(d["actor"])
+        except (KeyError, TypeError, RuntimeError) as exc:
+            raise ValueError(f"DDC checkpoint '{path}' is damaged: {type(exc).__name__}: {exc}") from exc
         return cls(actor, K=K, steps_min=d["steps_min"], steps_max=d["steps_max"], config=cfg, meta=d.get("meta"))
 
     @classmethod

@@ -1,7 +1,9 @@
 """The DDC training loop: Algorithm 3 on a ``DenoisingEnv``, with periodic held-out evaluation.
 
-One deviation, as in SB3's SAC: the first ``config.learning_starts`` slots use uniform random
-actions (to fill the replay buffer) instead of the untrained actor; updates start after them.
+Two deviations: as in SB3's SAC, the first ``config.learning_starts`` slots use uniform random
+actions (to fill the replay buffer) instead of the untrained actor, and updates start after them;
+and the exploration noise a_N ~ N(0, I) is drawn afresh for every action (``DDCAgent.act``), where
+Algorithm 3 line 3 draws it once per episode.
 """
 
 from __future__ import annotations

@@ -26,10 +26,3 @@ class RandomController:
         o = 1.0 - self._rng.uniform(0.0, 1.0, size=slot.K)  # U(0, 1]: 1 - U[0, 1)
         return Decision(T=T, o=o)
 
-
-def random_configuration(
-    rng: np.random.Generator, n_conditions: int, alphas: tuple[float, ...], betas: tuple[float, ...]
-) -> tuple[int, float, float]:
-    """A uniformly random ν = (λ index, α, β) over Table I's sets."""
-    return (int(rng.integers(n_conditions)), float(alphas[rng.integers(len(alphas))]),
-            float(betas[rng.integers(len(betas))]))
