@@ -199,3 +199,15 @@ def test_check_constraints_zero_when_all_hold():
     rep = check_constraints(T=np.full(5, 10), o=np.ones(5), Q=np.full(5, 0.9), L=np.full(5, 3.0),
                             qoe_threshold=np.full(5, 0.7), device_budget=np.zeros(5), params=p)
     assert rep.feasible and rep.violations() == []
+
+
+def test_budget_round_off_is_not_a_violation():
+    # C_E = 8 ε₀ built as a float product is 7.99999999999998 ε₀; 8 edge steps meet it.
+    p = SystemParams.from_scenario(preset("paper"))
+    p = SystemParams(**{**p.__dict__, "edge_budget": 9599999999999.982, "steps_min": 8, "steps_max": 8})
+    rep = check_constraints(T=np.array([8]), o=np.ones(1), Q=np.ones(1), L=np.ones(1), qoe_threshold=np.zeros(1),
+                            device_budget=np.array([7 * EPS0 * (1 - 1e-15)]), params=p)
+    assert rep.hard_feasible, rep.violations()
+    rep = check_constraints(T=np.array([9]), o=np.ones(1), Q=np.ones(1), L=np.ones(1), qoe_threshold=np.zeros(1),
+                            device_budget=np.zeros(1), params=p)
+    assert rep.edge_budget_steps == pytest.approx(1.0)

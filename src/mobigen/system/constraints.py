@@ -17,6 +17,10 @@ from mobigen.system.latency import edge_steps, local_steps
 if TYPE_CHECKING:
     from mobigen.system.slot import SystemParams
 
+_BUDGET_TOL = 1e-6
+"""Steps of budget excess below which (12)/(13) count as met: step counts are integers, budgets are
+multiples of ε₀ computed in floating point."""
+
 
 @dataclass(frozen=True)
 class Violation:
@@ -91,8 +95,11 @@ def check_constraints(
     e = edge_steps(T, oc)
     d = np.where(oc >= 1.0, 0, local_steps(T, oc))
     eps0 = params.eps0
-    edge_excess = max(0.0, float(np.sum(e)) - params.edge_budget / eps0)  # (12)
-    device_excess = np.maximum(0.0, d - np.asarray(device_budget, dtype=float) / eps0)  # (13)
+    # Budgets in steps; excess below _BUDGET_TOL steps is float round-off of C/ε₀ (e.g. 60 ε₀ · 2/15), not a violation.
+    edge_excess = float(np.sum(e)) - params.edge_budget / eps0  # (12)
+    edge_excess = edge_excess if edge_excess > _BUDGET_TOL else 0.0
+    device_excess = d - np.asarray(device_budget, dtype=float) / eps0  # (13)
+    device_excess = np.where(device_excess > _BUDGET_TOL, device_excess, 0.0)
     qoe_short = np.maximum(0.0, np.asarray(qoe_threshold, dtype=float) - np.asarray(Q, dtype=float))  # (14)
     lat_excess = np.maximum(0.0, np.asarray(L, dtype=float) - params.latency_threshold_s)  # (15)
     return FeasibilityReport(
