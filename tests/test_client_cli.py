@@ -127,3 +127,4 @@ def test_serve_command_runs_and_shuts_down_gracefully(tmp_path):
     finally:
         if proc.poll() is None:
             proc.kill()
+            proc.communicate(timeout=30)  # reap it and close its pipe

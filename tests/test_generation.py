@@ -355,3 +355,34 @@ def test_plain_scheduler_config_means_ddim(tiny):
 
     assert check_compatible(tiny, tiny.scheduler_config) == "ddim"
     assert check_compatible(tiny, dict(tiny.scheduler_config, _class_name="EulerDiscreteScheduler")) == "euler"
+
+
+def test_tiny_components_built_in_parallel_threads_are_identical():
+    """An edge worker and a device may build the tiny weights at the same time in one process: the
+    seeded build must not interleave its random draws (same seed -> same weights, whatever the threads)."""
+    import threading
+
+    from mobigen.generation.components import tiny_components
+
+    built: dict[int, object] = {}
+    errors: list[BaseException] = []
+
+    def build(i: int) -> None:
+        try:
+            built[i] = tiny_components(3, conditions=("canny",))
+        except BaseException as exc:  # noqa: BLE001 - asserted below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=build, args=(i,)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    assert not errors and len(built) == 4
+    ref = tiny_components(3, conditions=("canny",))
+    for c in built.values():
+        for name in ("unet", "vae", "text_encoder"):
+            a, b = getattr(ref, name).state_dict(), getattr(c, name).state_dict()
+            assert all(torch.equal(a[k], b[k]) for k in a), name
+        a, b = ref.controlnet("canny").state_dict(), c.controlnet("canny").state_dict()
+        assert all(torch.equal(a[k], b[k]) for k in a)

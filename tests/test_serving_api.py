@@ -171,20 +171,26 @@ def test_client_disconnecting_mid_slot_holds_nobody_up(server):
     assert httpx.get(f"{server.url}/v1/requests/stalled-00001").status_code == 404  # never became a request
 
 
-def test_device_that_never_confirms_is_reported_failed_in_control_plane_mode(server):
+def test_device_that_never_confirms_is_reported_failed_in_control_plane_mode():
     """Control-plane mode runs no generation, so a missed deadline cannot be taken over: the request
-    must end 'failed' with the reason, never vanish."""
-    from mobigen.control.exact import ExactController  # noqa: F401 - same controller as the fixture
+    must end 'failed' with the reason, never vanish. A fixed o = 0.5 makes the deadline apply."""
+    from _serving_support import FixedController
 
-    r = post(server.url, files=multipart(meta_dict(device_type=2, request_id="noconfirm-0001"), jpeg_condition()))
-    meta, _ = decode_result(r.content)
-    if meta["status"] != "awaiting_device":
-        pytest.skip(f"the controller ran every step on the edge (o={meta['decision']['o']}); no deadline applies")
-    time.sleep(1.4)
-    st = httpx.get(f"{server.url}/v1/requests/noconfirm-0001").json()
-    assert st["status"] == "failed" and "did not confirm" in st["detail"]
-    late = httpx.post(f"{server.url}/v1/requests/noconfirm-0001/complete", json={"ok": True})
-    assert late.status_code == 409 and "failed" in late.json()["detail"]
+    settings = ServerSettings(port=0, denoise="none", slot_ms=50, max_users=1, completion_deadline_s=0.3,
+                              shape_downlink=False)
+    app = create_app(settings, controller=FixedController(T=10, o=0.5), quality_model=StepQuality())
+    with ServerThread(app) as srv:
+        r = post(srv.url, files=multipart(meta_dict(device_type=2, request_id="noconfirm-0001"), jpeg_condition()))
+        assert r.status_code == 200, r.text
+        meta, _ = decode_result(r.content)
+        assert meta["status"] == "awaiting_device" and meta["decision"]["local_steps"] == 5
+        t_end = time.monotonic() + 10
+        while (st := httpx.get(f"{srv.url}/v1/requests/noconfirm-0001").json())["status"] == "awaiting_device":
+            assert time.monotonic() < t_end, st
+            time.sleep(0.05)
+        assert st["status"] == "failed" and "did not confirm" in st["detail"] and "control plane only" in st["detail"]
+        late = httpx.post(f"{srv.url}/v1/requests/noconfirm-0001/complete", json={"ok": True})
+        assert late.status_code == 409 and "failed" in late.json()["detail"]
 
 
 def test_completion_endpoint_errors(server):
@@ -204,3 +210,18 @@ def test_metrics_expose_counts(server):
     ok = [line for line in text.splitlines() if line.startswith('mobigen_requests_total{outcome="200"}')]
     assert ok and float(ok[0].split()[-1]) >= 1
     assert 'mobigen_errors_total{kind="invalid_request"}' in text
+
+
+def test_server_thread_binds_loopback_and_leaves_nothing_running():
+    """A stopped server leaves no uvicorn thread, no edge worker thread and no listening socket."""
+    settings = ServerSettings(port=0, denoise="none", slot_ms=50, max_users=1, shape_downlink=False)
+    app = create_app(settings, controller=ExactController(), quality_model=StepQuality())
+    srv = ServerThread(app).start()
+    assert srv.host == "127.0.0.1" and srv.port > 0  # the port uvicorn actually bound
+    assert httpx.get(f"{srv.url}/health").json()["status"] == "ok"
+    srv.stop()
+    worker = app.state.service.worker
+    assert not srv.thread.is_alive() and not worker._thread.is_alive()  # noqa: SLF001
+    assert worker.closed
+    with pytest.raises(httpx.TransportError):
+        httpx.get(f"{srv.url}/health", timeout=2)

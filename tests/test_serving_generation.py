@@ -164,47 +164,92 @@ def _concurrent_posts(url: str, n: int, prefix: str) -> dict[str, httpx.Response
     return out, threads
 
 
+class GatedRunner:
+    """The module's runner, except that every edge job first waits for ``gate``: the test decides when
+    the worker may proceed, so "one job running, three queued" is a state, not a timing accident."""
+
+    def __init__(self, inner: SplitRunner) -> None:
+        self.inner, self.spec, self.gate = inner, inner.spec, threading.Event()
+
+    def ensure_ready(self) -> None:
+        self.inner.ensure_ready()
+
+    def run_edge(self, **kw):  # noqa: ANN003, ANN201
+        if not self.gate.wait(60):
+            raise TimeoutError("the test never opened the gate")
+        return self.inner.run_edge(**kw)
+
+    def finish(self, *a, **kw):  # noqa: ANN002, ANN003, ANN201
+        return self.inner.finish(*a, **kw)
+
+
+def _wait_until(cond, what: str, timeout_s: float = 30.0) -> None:  # noqa: ANN001
+    t_end = time.monotonic() + timeout_s
+    while not cond():
+        if time.monotonic() > t_end:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.005)
+
+
+def _one_running_three_queued(svc) -> bool:  # noqa: ANN001
+    return svc.worker.busy and svc.worker.queued == 3
+
+
 def test_graceful_shutdown_finishes_queued_requests(tmp_path, runner):
-    app = make_server(tmp_path, runner, FixedController(T=4, o=1.0), max_users=4, slot_ms=200)
+    gated = GatedRunner(runner)
+    app = make_server(tmp_path, gated, FixedController(T=4, o=1.0), max_users=4, slot_ms=200)
     srv = ServerThread(app).start()
     svc = app.state.service
-    out, threads = _concurrent_posts(srv.url, 4, "finish")
-    t_end = time.monotonic() + 20
-    while svc.records.n_active < 4 and time.monotonic() < t_end:
-        time.sleep(0.01)
-    srv.stop()  # slot closed or closing; edge jobs queued in the worker
+    stopper = threading.Thread(target=srv.stop)
+    try:
+        out, threads = _concurrent_posts(srv.url, 4, "finish")
+        try:
+            _wait_until(lambda: _one_running_three_queued(svc), "one edge job running and three queued")
+            stopper.start()  # shutdown begins while three jobs are still queued ...
+            _wait_until(lambda: svc.closing, "the shutdown to begin")
+        finally:
+            gated.gate.set()  # ... and only then may the worker go on
+        stopper.join(60)
+    finally:
+        srv.stop()  # a no-op when the stopper already stopped it
     for t in threads:
         t.join(60)
+    assert not stopper.is_alive() and not srv.thread.is_alive()
     assert len(out) == 4
     for rid, r in out.items():
         assert isinstance(r, httpx.Response) and r.status_code == 200, (rid, r)
         assert decode_result(r.content)[0]["status"] == "edge_completed"
+        assert svc.records.get(rid).status == "edge_completed"
     with pytest.raises(httpx.TransportError):
         httpx.post(f"{srv.url}/v1/generate", files=multipart(meta_dict(), jpeg_condition()), timeout=5)
 
 
 def test_shutdown_refusing_queued_work_answers_each_request_clearly(tmp_path, runner):
-    app = make_server(tmp_path, runner, FixedController(T=4, o=1.0), max_users=4, slot_ms=100)
+    gated = GatedRunner(runner)
+    app = make_server(tmp_path, gated, FixedController(T=4, o=1.0), max_users=4, slot_ms=100)
     srv = ServerThread(app).start()
     svc = app.state.service
     try:
         out, threads = _concurrent_posts(srv.url, 4, "refuse")
-        t_end = time.monotonic() + 20
-        while not (svc.worker.busy and svc.worker.queued >= 1) and time.monotonic() < t_end:
-            time.sleep(0.002)
-        fut = asyncio.run_coroutine_threadsafe(svc.aclose(finish=False, grace_s=0), svc._loop)  # noqa: SLF001
+        try:
+            _wait_until(lambda: _one_running_three_queued(svc), "one edge job running and three queued")
+            fut = asyncio.run_coroutine_threadsafe(svc.aclose(finish=False, grace_s=0), svc._loop)  # noqa: SLF001
+            _wait_until(lambda: svc.worker.closed, "the worker to refuse its queue")
+        finally:
+            gated.gate.set()
         fut.result(60)
         for t in threads:
             t.join(60)
         codes = {rid: r.status_code for rid, r in out.items()}
-        assert set(codes.values()) <= {200, 503} and 503 in codes.values(), codes
+        assert sorted(codes.values()) == [200, 503, 503, 503], codes  # the running job ends, the queued three are refused
         for rid, r in out.items():
             state = svc.records.get(rid)
             if r.status_code == 503:
                 body = r.json()
                 assert body["error"] == "shutting_down" and "refused" in body["detail"]
-                assert state is None or state.status == "refused"  # None: refused at the door, never queued
+                assert state.status == "refused", (rid, state.status, state.detail)
             else:
+                assert decode_result(r.content)[0]["status"] == "edge_completed"
                 assert state.status == "edge_completed"
         late = httpx.post(f"{srv.url}/v1/generate", files=multipart(meta_dict(), jpeg_condition()), timeout=10)
         assert late.status_code == 503 and "shutting down" in late.json()["detail"]

@@ -36,8 +36,9 @@ def test_unshaped_transfer_is_much_faster_than_the_model(echo_server):
     import httpx
 
     t0 = time.perf_counter()
-    httpx.post(f"{echo_server.url}/xfer", params={"n": 10, "mbps": 1000.0}, content=b"x" * 262_144, timeout=30)
+    r = httpx.post(f"{echo_server.url}/xfer", params={"n": 10, "mbps": 1000.0}, content=b"x" * 262_144, timeout=30)
     assert time.perf_counter() - t0 < 0.5 * 8 * 262_144 / 5e6
+    assert r.status_code == 200 and len(r.content) == 10
 
 
 def test_live_upload_is_paced_at_the_declared_uplink(tmp_path):

@@ -26,6 +26,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import threading
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,6 +35,10 @@ from typing import Any
 import torch
 
 log = logging.getLogger(__name__)
+
+#: ``tiny_components`` seeds torch's process-wide RNG while it builds; two threads building at once
+#: (an edge worker and a device in one process) would interleave draws and get different weights.
+_TINY_BUILD_LOCK = threading.Lock()
 
 #: The four condition types of the paper (Table I), in the order of ``mobigen.scenario.CONDITIONS``.
 CONDITION_TYPES: tuple[str, ...] = ("canny", "hed", "depth", "seg")
@@ -377,9 +382,10 @@ def tiny_components(
 ) -> Components:
     """Tiny random-weight components with the real families' interfaces (8x VAE, 4 latent channels).
 
-    Weights come from ``torch.manual_seed``-free, explicitly seeded initialisation: the global RNG is
-    forked and seeded with ``seed`` while the modules are built, so two calls with one seed give
-    identical weights and the caller's RNG state is untouched. ``family`` ``sd21`` switches to
+    Weights come from explicitly seeded initialisation: the global RNG is forked and seeded from
+    ``seed`` while the modules are built (under a lock, so concurrent builds in several threads do not
+    interleave their draws), so two calls with one seed give identical weights and the caller's RNG
+    state is untouched. ``family`` ``sd21`` switches to
     v-prediction and ``sdxl`` adds the second text encoder and the size/crop conditioning.
     """
     if family not in FAMILIES:
@@ -391,8 +397,9 @@ def tiny_components(
     if not conditions:
         raise ValueError("conditions must name at least one condition type")
 
-    from diffusers import AutoencoderKL, ControlNetModel, UNet2DConditionModel
-    from transformers import CLIPTextConfig, CLIPTextModel, CLIPTextModelWithProjection
+    with _TINY_BUILD_LOCK:  # diffusers' lazy first import is not thread-safe either
+        from diffusers import AutoencoderKL, ControlNetModel, UNet2DConditionModel
+        from transformers import CLIPTextConfig, CLIPTextModel, CLIPTextModelWithProjection
 
     cross_dim = 32
     sdxl = family == "sdxl"
@@ -417,7 +424,7 @@ def tiny_components(
             projection_class_embeddings_input_dim=8 * 6 + 16,  # 6 size/crop ids + pooled text (16)
             transformer_layers_per_block=(1, 1, 1),
         )
-    with torch.random.fork_rng(devices=[]):
+    with _TINY_BUILD_LOCK, torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         unet = UNet2DConditionModel(**unet_kw)
         cn_kw = {k: v for k, v in unet_kw.items() if k not in ("out_channels", "up_block_types")}

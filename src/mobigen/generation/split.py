@@ -11,6 +11,7 @@ is refused instead of silently producing a different image.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from typing import Any
 
@@ -79,7 +80,12 @@ def check_compatible(components: Components, scheduler_config: Mapping[str, Any]
     if cls not in names:
         raise WireFormatError(f"scheduler_config._class_name {cls!r} is not a splittable scheduler {tuple(names)}")
     mine = dict(components.scheduler_config)
-    diff = sorted(k for k in set(cfg) | set(mine) if cfg.get(k) != mine.get(k))
+    mine.pop("_class_name", None)
+
+    def canon(v: Any) -> str:  # JSON form: a tuple here and the list it became on the wire compare equal
+        return json.dumps(v, sort_keys=True, default=str)
+
+    diff = sorted(k for k in set(cfg) | set(mine) if canon(cfg.get(k)) != canon(mine.get(k)))
     if diff:
         raise WireFormatError(f"scheduler_config differs from this device's weights in {diff}; refusing to continue")
     return names[cls]

@@ -102,7 +102,7 @@ def create_app(settings: ServerSettings | None = None, *, service: EdgeService |
     @app.get("/health")
     async def health() -> dict[str, Any]:
         return {
-            "status": "shutting_down" if svc._closing else "ok",  # noqa: SLF001
+            "status": "shutting_down" if svc.closing else "ok",
             "api": API_PREFIX,
             "scenario": svc.scenario.name,
             "controller": svc.controller_name,

@@ -79,9 +79,11 @@ def run_demo(users: int, out_dir: str | Path, *, scenario: str = "paper", contro
              image_size: int = 512, seed: int = 0, slot_ms: float = 5000.0, components: str | None = None,
              dataset: Path | None = None, quality_model: Any = None, controller_obj: Any = None) -> dict:
     """Start a server and ``users`` clients on loopback; write images and ``summary.json``; return the summary."""
+    from pydantic import ValidationError
+
     from mobigen.conditions.images import load_512
     from mobigen.scenario import resolve
-    from mobigen.serving.app import create_app
+    from mobigen.serving.app import create_app, validation_message
     from mobigen.serving.client import MobileClient
     from mobigen.serving.server import ServerThread
     from mobigen.serving.settings import DEFAULT_CONTROLLER, ServerSettings
@@ -90,17 +92,20 @@ def run_demo(users: int, out_dir: str | Path, *, scenario: str = "paper", contro
 
     if users < 1:
         raise ValueError(f"--users must be >= 1, got {users}")
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
     if components is None:
         configured = sd_dir()
         components = str(configured) if configured is not None else "tiny"
     sc = resolve(scenario)
+    try:
+        settings = ServerSettings(port=0, scenario=scenario, controller=controller or DEFAULT_CONTROLLER,
+                                  slot_ms=slot_ms, max_users=users, components=components, image_size=image_size,
+                                  components_seed=seed)
+    except ValidationError as exc:
+        raise ValueError(validation_message(exc)) from None
     requests = dreambooth_requests(users, seed, dataset)
     rng = np.random.default_rng(seed + 1)
-    settings = ServerSettings(port=0, scenario=scenario, controller=controller or DEFAULT_CONTROLLER,
-                              slot_ms=slot_ms, max_users=users, components=components, image_size=image_size,
-                              components_seed=seed)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
     kwargs = {}
     if quality_model is not None:
         kwargs["quality_model"] = quality_model

@@ -12,6 +12,7 @@ budget C_E allows, else the request is marked failed. Every request ends in a fi
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import math
 import time
@@ -137,12 +138,22 @@ class EdgeService:
         self._closing = False
         self._loop: asyncio.AbstractEventLoop | None = None
         self._tasks: set[asyncio.Task] = set()
+        self._serving = 0
+        """``submit`` calls between acceptance and their answer (reply built or error raised)."""
+        self._idle = asyncio.Event()
+        """Set whenever ``_serving`` is 0: shutdown waits on it instead of guessing from statuses."""
+        self._idle.set()
 
     # ---- lifecycle ---------------------------------------------------------------------------
     @property
     def components_label(self) -> str:
         """'tiny(seed=N)', a weights directory, or 'none (control plane only)'."""
         return self.spec.label if self.runner is not None else "none (control plane only)"
+
+    @property
+    def closing(self) -> bool:
+        """True once shutdown has begun (new requests get 503)."""
+        return self._closing
 
     @property
     def controller_name(self) -> str:
@@ -163,6 +174,15 @@ class EdgeService:
         if self.batcher is not None:
             self.batcher.stop_accepting()
 
+    def begin_shutdown_threadsafe(self) -> None:
+        """``begin_shutdown`` from any thread (a signal handler, ``ServerThread.stop``); a no-op before
+        ``start`` or after the loop closed."""
+        loop = self._loop
+        if loop is None:
+            return
+        with contextlib.suppress(RuntimeError):  # the loop is already closed
+            loop.call_soon_threadsafe(self.begin_shutdown)
+
     async def aclose(self, *, finish: bool = True, grace_s: float | None = None) -> None:
         """Graceful shutdown: queued work is finished (``finish``, within ``grace_s``) or refused;
         requests still waiting for a device confirmation are marked failed with the reason."""
@@ -173,12 +193,13 @@ class EdgeService:
         await asyncio.to_thread(self.worker.close, finish=finish, timeout_s=grace)
         if self._tasks:  # take-overs: their jobs were finished or refused above
             await asyncio.wait(list(self._tasks), timeout=1.0)
-        # requests still being served: their coroutines end them (with the result, or refused) once their
-        # slot / worker futures resolve, which the closes above guarantee; give them a moment to do so
-        t_end = time.perf_counter() + 2.0
+        # requests still being served: each one's own coroutine gives it its final status and its answer
+        # (the result, or 503 refused) once its slot / worker future resolves, which the closes above
+        # guarantee. Wait for exactly those coroutines: finalising a record from here while its
+        # coroutine is about to answer would let the reply and the record disagree.
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._idle.wait(), timeout=max(grace, 5.0))
         busy = ("queued", "deciding", "edge_running")
-        while any(r.status in busy for r in self.records.active()) and time.perf_counter() < t_end:
-            await asyncio.sleep(0.01)
         for rec in self.records.active():
             if rec.status == "awaiting_device":
                 self._finalise(rec, "failed", "the edge server shut down before the device confirmed completion; "
@@ -217,6 +238,18 @@ class EdgeService:
             raise ServiceError(409, "duplicate_request", f"field 'request_id': {rid!r} was already submitted; "
                                f"query GET /v1/requests/{rid}")
         rec = self.records.add(RequestRecord(request_id=rid, meta=meta, condition_data=condition_data))
+        self._serving += 1
+        self._idle.clear()
+        try:
+            return await self._serve(rec, meta, condition_bytes, t0, ingest_processing_s, ingest_cpu_s)
+        finally:
+            self._serving -= 1
+            if self._serving == 0:
+                self._idle.set()
+
+    async def _serve(self, rec: RequestRecord, meta: GenerateMeta, condition_bytes: int, t0: float,
+                     ingest_processing_s: float, ingest_cpu_s: float) -> tuple[ResultMeta, bytes, bytes]:
+        """From the open slot to the reply; every exit gives ``rec`` its final status or 'awaiting_device'."""
         t_submit = time.perf_counter()
         try:
             fut = self.batcher.submit(_SlotItem(rec, SlotRequest(meta, condition_bytes), t_submit, t0,
@@ -336,7 +369,7 @@ class EdgeService:
         e = decision.edge_steps
         self.ledgers[slot_id] = _SlotLedger(budget_steps=int(math.floor(self.params.edge_budget_steps + 1e-9)),
                                             used_steps=int(e.sum()))
-        self._trim_ledgers(slot_id)
+        self._trim_ledgers()
         up_s = transfer_time_s(slot.condition_bytes, slot.uplink_bps)
         out: list[_Assignment] = []
         for k, it in enumerate(items):
@@ -364,7 +397,7 @@ class EdgeService:
         self.metrics.queue_depth.set(self.worker.queued)
         return out
 
-    def _trim_ledgers(self, newest: int, keep: int = 4096) -> None:
+    def _trim_ledgers(self, keep: int = 4096) -> None:
         if len(self.ledgers) > keep:
             for sid in sorted(self.ledgers)[: len(self.ledgers) - keep]:
                 del self.ledgers[sid]

@@ -100,7 +100,9 @@ def run_loadtest(clients: int = 50, slots: int = 20, *, scenario: str = "paper",
                  max_users: int | None = None, slot_ms: float = 2000.0, denoise: str = "none", seed: int = 0,
                  timeout_s: float = 120.0, quality_model: Any = None, controller_obj: Any = None) -> dict:
     """Run the load test and return its report (see the module docstring)."""
-    from mobigen.serving.app import create_app
+    from pydantic import ValidationError
+
+    from mobigen.serving.app import create_app, validation_message
     from mobigen.serving.server import ServerThread
     from mobigen.serving.settings import DEFAULT_CONTROLLER, ServerSettings
 
@@ -109,9 +111,13 @@ def run_loadtest(clients: int = 50, slots: int = 20, *, scenario: str = "paper",
     if denoise not in ("none", "tiny"):
         raise ValueError(f"--denoise must be 'none' or 'tiny', got {denoise!r}")
     K = max_users or clients
-    settings = ServerSettings(port=0, scenario=scenario, controller=controller or DEFAULT_CONTROLLER, slot_ms=slot_ms,
-                              max_users=K, denoise="none" if denoise == "none" else "run", image_size=64,
-                              shape_downlink=False, queue_limit=max(1024, 2 * clients), record_ttl_s=3600)
+    try:
+        settings = ServerSettings(port=0, scenario=scenario, controller=controller or DEFAULT_CONTROLLER,
+                                  slot_ms=slot_ms, max_users=K, denoise="none" if denoise == "none" else "run",
+                                  image_size=64, shape_downlink=False, queue_limit=max(1024, 2 * clients),
+                                  record_ttl_s=3600)
+    except ValidationError as exc:
+        raise ValueError(validation_message(exc)) from None
     inject = {k: v for k, v in (("quality_model", quality_model), ("controller", controller_obj)) if v is not None}
     app = create_app(settings, **inject)
     svc = app.state.service
@@ -125,6 +131,7 @@ def run_loadtest(clients: int = 50, slots: int = 20, *, scenario: str = "paper",
         budget = timeout_s * slots + 120
         if not parent.poll(budget):
             proc.kill()
+            proc.join(5)
             raise TimeoutError(f"load generator did not finish within {budget:.0f} s")
         try:
             got = parent.recv()
@@ -147,8 +154,8 @@ def run_loadtest(clients: int = 50, slots: int = 20, *, scenario: str = "paper",
     over = [o["timings"]["overhead_s"] for o in matched]
     dec = [o["timings"]["decision_s"] for o in matched]
     over_x = [max(0.0, a - b) for a, b in zip(over, dec)]
-    proc = [o["timings"]["processing_s"] for o in matched]
-    proc_x = [max(0.0, a - b) for a, b in zip(proc, dec)]
+    processing = [o["timings"]["processing_s"] for o in matched]
+    processing_x = [max(0.0, a - b) for a, b in zip(processing, dec)]
     cpu = [o["timings"]["processing_cpu_s"] for o in matched]
     slot_sizes = sorted({(o["slot_id"], o["slot_size"]) for o in matched})
     return {
@@ -164,8 +171,8 @@ def run_loadtest(clients: int = 50, slots: int = 20, *, scenario: str = "paper",
         "slots_formed": len(slot_sizes), "mean_slot_size": float(np.mean([s for _, s in slot_sizes])) if slot_sizes else 0.0,
         "overhead_ms": _percentiles(over),
         "overhead_excl_decision_ms": _percentiles(over_x),
-        "processing_ms": _percentiles(proc),
-        "processing_excl_decision_ms": _percentiles(proc_x),
+        "processing_ms": _percentiles(processing),
+        "processing_excl_decision_ms": _percentiles(processing_x),
         "processing_cpu_ms": _percentiles(cpu),
         "decision_ms": _percentiles(dec),
         "rtt_ms": _percentiles([o["rtt_s"] for o in matched]),

@@ -7,7 +7,6 @@ slot, then lets uvicorn finish in-flight requests (graceful shutdown).
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import socket
 import threading
@@ -26,33 +25,37 @@ def free_port(host: str = "127.0.0.1") -> int:
         return int(s.getsockname()[1])
 
 
+def _close_intake(app: Any) -> None:
+    """Tell the app's ``EdgeService`` (if any) to stop accepting and close its open slot, from any thread."""
+    service = getattr(getattr(app, "state", None), "service", None)
+    if service is not None:
+        service.begin_shutdown_threadsafe()
+
+
 class GracefulServer(uvicorn.Server):
     """uvicorn server that, on a shutdown signal, first closes the edge service's intake."""
 
     def handle_exit(self, sig: int, frame: Any) -> None:  # noqa: ANN401
-        service = getattr(getattr(self.config.app, "state", None), "service", None)
-        loop = getattr(service, "_loop", None)
-        if loop is not None and not self.should_exit:
-            try:  # run on the event loop, not inside the signal handler
-                loop.call_soon_threadsafe(service.begin_shutdown)
-            except RuntimeError:  # the loop is already closed
-                pass
+        if not self.should_exit:
+            _close_intake(self.config.app)
         super().handle_exit(sig, frame)
 
 
 class ServerThread:
-    """uvicorn in a daemon thread; use as a context manager."""
+    """uvicorn in a daemon thread; use as a context manager.
+
+    With ``port=None`` uvicorn binds port 0 and ``port`` is read back from the bound socket once the
+    server has started, so no other process can take the port between choosing and binding it."""
 
     def __init__(self, app: Any, host: str = "127.0.0.1", port: int | None = None, *,
                  graceful_timeout_s: float = 30.0, log_level: str = "warning") -> None:
         self.app = app
         self.host = host
-        self.port = port or free_port(host)
+        self.port = int(port or 0)
         config = uvicorn.Config(app, host=host, port=self.port, log_level=log_level, lifespan="on",
                                 timeout_graceful_shutdown=graceful_timeout_s, access_log=False)
         self.server = GracefulServer(config)
         self.thread = threading.Thread(target=self.server.run, name="mobigen-uvicorn", daemon=True)
-        self.loop: asyncio.AbstractEventLoop | None = None
 
     @property
     def url(self) -> str:
@@ -65,21 +68,23 @@ class ServerThread:
             if not self.thread.is_alive():
                 raise RuntimeError("the server thread exited during startup (see the log)")
             if time.monotonic() > t_end:
+                self.stop(timeout_s=5.0)
                 raise TimeoutError(f"server did not start within {timeout_s} s")
             time.sleep(0.01)
+        if self.port == 0:
+            self.port = int(self.server.servers[0].sockets[0].getsockname()[1])
         return self
 
     def stop(self, timeout_s: float = 60.0) -> None:
         """Graceful stop: close intake, finish in-flight requests, run the app's shutdown."""
-        service = getattr(getattr(self.app, "state", None), "service", None)
-        loop = getattr(service, "_loop", None)
-        if service is not None and loop is not None:
-            loop.call_soon_threadsafe(service.begin_shutdown)
+        _close_intake(self.app)
         self.server.should_exit = True
         self.thread.join(timeout_s)
         if self.thread.is_alive():
             self.server.force_exit = True
             self.thread.join(5.0)
+        if self.thread.is_alive():
+            logger.warning("the server thread did not stop within %.0f s", timeout_s + 5.0)
 
     def __enter__(self) -> "ServerThread":
         return self.start()

@@ -103,44 +103,35 @@ class SplitRunner:
                  total_steps: int, edge_steps: int) -> tuple[str, bytes]:
         """Edge share: steps [0, e) then the latent (e < T), or all T steps then the image (o_k = 1).
 
-        Returns (kind, wire bytes) with kind 'latent' or 'image'.
+        Returns (kind, wire bytes) with kind 'latent' or 'image'; the work is ``generation.split.edge_run``.
         """
-        from mobigen.generation import wire
-        from mobigen.generation.denoise import decode, denoise, initial_latents
+        from mobigen.generation.split import edge_run
 
         if not 0 <= edge_steps <= total_steps:
             raise ValueError(f"field 'edge_steps' must lie in 0..{total_steps}, got {edge_steps}")
-        c, emb, cond = self._inputs(prompt, condition_rgb)
-        size = self.spec.image_size
-        z = initial_latents(c, seed, size, size)
-        z = denoise(c, latents=z, start=0, end=edge_steps, total_steps=total_steps, embeddings=emb,
-                    condition_image=cond, condition_type=condition_type)  # eq. (4)
-        if edge_steps == total_steps:  # o_k = 1: the edge decodes and sends x_0 (eq. 7)
-            img = decode(c, z)
-            return "image", wire.encode_image(img, total_steps=total_steps, seed=seed, condition_type=condition_type,
-                                              scheduler_config=c.scheduler_config, fmt=self.spec.image_format)
-        return "latent", wire.encode_latent(z, steps_done=edge_steps, total_steps=total_steps, seed=seed,
-                                            condition_type=condition_type, scheduler_config=c.scheduler_config,
-                                            mode=self.spec.wire_mode)  # z(⌊o_k T_k⌋), eq. (6)
+        data = edge_run(self.components, prompt=prompt,
+                        condition_rgb_uint8=condition_for_generation(condition_rgb, self.spec.image_size),
+                        condition_type=condition_type, seed=seed, total_steps=total_steps, edge_steps=edge_steps,
+                        latent_mode=self.spec.wire_mode, image_fmt=self.spec.image_format)  # eqs. (4), (6)/(7)
+        return ("image" if edge_steps == total_steps else "latent"), data
 
     def finish(self, payload: Any, *, prompt: str, condition_rgb: np.ndarray) -> np.ndarray:
-        """Device share (or an edge take-over): continue a decoded latent ``Payload`` to T, decode x_0."""
+        """Device share (or an edge take-over): continue a decoded latent ``Payload`` to T, decode x_0.
+
+        A payload whose scheduler config differs from this side's components is refused
+        (``generation.split.check_compatible``: edge and device must load identical weights)."""
         from mobigen.generation.denoise import decode, denoise
+        from mobigen.generation.split import check_compatible
 
         if payload.kind == "image":
             return payload.image
+        scheduler_name = check_compatible(self.components, payload.scheduler_config)
         c, emb, cond = self._inputs(prompt, condition_rgb)
-        import json
-
-        def canon(cfg: Any) -> str:  # JSON round trip: tuples and lists compare equal
-            return json.dumps(dict(cfg), sort_keys=True, default=str)
-
-        if canon(payload.scheduler_config) != canon(c.scheduler_config):
-            raise ValueError("payload field 'scheduler_config' differs from this side's components: "
-                             "edge and device must load identical weights")
         z = denoise(c, latents=payload.latents, start=payload.steps_done, end=payload.total_steps,
                     total_steps=payload.total_steps, embeddings=emb, condition_image=cond,
-                    condition_type=payload.condition_type)  # eq. (5)
+                    condition_type=payload.condition_type, scheduler_name=scheduler_name,
+                    guidance_scale=7.5 if payload.guidance_scale is None else payload.guidance_scale,
+                    controlnet_scale=1.0 if payload.controlnet_scale is None else payload.controlnet_scale)  # eq. (5)
         return decode(c, z)
 
 

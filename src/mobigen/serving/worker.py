@@ -61,6 +61,11 @@ class DenoiseWorker:
         self.busy = False
 
     @property
+    def closed(self) -> bool:
+        """True once ``close`` was called (new jobs are refused)."""
+        return self._closed
+
+    @property
     def queued(self) -> int:
         """Jobs waiting (not counting the running one)."""
         return self._queue.qsize()
