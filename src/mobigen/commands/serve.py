@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-HELP = "run the edge server: slot batching, DDC decisions, edge denoising, /v1 API, /health, /metrics"
+HELP = "run the edge server: slot batching, controller decisions + guard, edge denoising, /v1 API, /health, /metrics"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
