@@ -51,6 +51,27 @@ def test_output_folder_is_complete(small_run):
     assert fam["SD-v1.5"] == "evaluated" and all(v != "evaluated" for k, v in fam.items() if k != "SD-v1.5")
 
 
+def test_serial_edge_latency_is_reported(small_run):
+    # beyond the paper: round latency with a serial edge, in results.json, the main table and one sentence
+    out, ev, _ = small_run
+    r = json.loads((out / "results.json").read_text())
+    for k in METHOD_KEYS:
+        s = r["methods"][k]
+        assert s["latency_serial_s"] >= s["latency_s"] - 1e-9 and s["round_latency_serial_s"] >= s["round_latency_s"] - 1e-9
+        frame = ev.frames[k]
+        assert s["round_latency_serial_s"] == pytest.approx(frame.groupby("slot")["latency_serial_s"].max().mean())
+    text = (out / "report.md").read_text()
+    assert "round latency, serial edge s †" in text
+    o, a = r["methods"]["ours"], r["methods"]["aaas"]
+    line = next(x for x in text.splitlines() if "the paper's eq. (6) has no edge queueing. With a serial edge" in x)
+    assert line.startswith("- Beyond the paper:")
+    assert f"{o['round_latency_serial_s']:.2f} s for Ours and {a['round_latency_serial_s']:.2f} s for AaaS" in line
+    assert "9.5 s and 10.53 s" in line
+    rows = {c["quantity"]: c for c in r["comparison"]}
+    assert rows["round latency, serial edge Ours"]["ours"] == pytest.approx(o["round_latency_serial_s"])
+    assert rows["round latency, serial edge Ours"]["paper"] == 9.5
+
+
 def test_report_labels_quality_numbers(small_run):
     out, ev, _ = small_run
     text = (out / "report.md").read_text()

@@ -4,6 +4,10 @@ figures and the report print.
 Per request: QoE (eq. 1), DS (q^I) and IR (q^T), whether Q_k ≥ Q̃_k (satisfaction, eq. 14), bytes on the
 uplink and the downlink, and the latency split as in Fig. 11: extraction, uplink (eq. 2), edge denoising,
 downlink, local denoising (eqs. 6-7). 1 KB = 1000 bytes.
+
+Beyond the paper: ``serial_edge_completion`` re-times a slot with an edge that denoises its users one
+after another (as a real edge GPU and ``serving/worker.py``'s single FIFO worker do); the paper's eq. (6)
+charges each user ε₀⌊o_kT_k⌋/f_E as if the edge served every user at once, i.e. it has no edge queueing.
 """
 
 from __future__ import annotations
@@ -18,6 +22,12 @@ from mobigen.system import Decision, Slot, SlotOutcome, transfer_time_s
 
 LATENCY_PARTS: tuple[str, ...] = ("extraction_s", "uplink_s", "edge_s", "downlink_s", "local_s")
 """The five parts of Fig. 11(a), in the order of the request's life."""
+
+SERIAL_ORDERS: tuple[str, ...] = ("arrival", "sjf")
+"""Orders in which a serial edge runs a slot's jobs (beyond the paper): ``arrival`` = upload arrival order
+(ascending L¹_k, ties by user index), the order in which ``serving/batcher.py`` collects a slot's items and
+``serving/edge.py`` submits them to ``serving/worker.py``'s FIFO worker; ``sjf`` = shortest edge job first
+(ties by arrival)."""
 
 QUALITY_KEYS: tuple[str, ...] = ("qoe", "q_I", "q_T", "satisfaction")
 """Summary keys whose values come from the quality model (labelled with its backend everywhere)."""
@@ -89,6 +99,17 @@ class SlotRecord:
         """Q_k ≥ Q̃_k (eq. 14)."""
         return self.Q >= self.qoe_threshold - 1e-12
 
+    @property
+    def uses_edge(self) -> np.ndarray:
+        """Users that contact the edge (everyone but OQC+'s local-only users, who transfer nothing)."""
+        return (self.edge_steps > 0) | (self.uplink_bytes > 0) | (self.downlink_bytes > 0)
+
+    def latency_serial_s(self, order: str = "arrival") -> np.ndarray:
+        """Completion time of each request when the edge denoises the slot's users one after another
+        (beyond the paper; see ``serial_edge_completion``) (s)."""
+        return serial_edge_completion(self.extraction_s + self.uplink_s, self.edge_s, self.downlink_s, self.local_s,
+                                      uses_edge=self.uses_edge, order=order)
+
 
 def account(
     slot: Slot,
@@ -155,6 +176,65 @@ def account(
     )
 
 
+def serial_edge_completion(
+    vce_s: np.ndarray,
+    edge_s: np.ndarray,
+    downlink_s: np.ndarray,
+    local_s: np.ndarray,
+    *,
+    uses_edge: np.ndarray | None = None,
+    order: str = "arrival",
+) -> np.ndarray:
+    """Per-user completion time of one slot when the edge runs its users' denoising serially (s).
+
+    Beyond the paper: eq. (6) charges user k's edge part ε₀⌊o_kT_k⌋/f_E from its own L¹_k on, as if the
+    edge served all users at once (no edge queueing). Here the slot is batched: it closes when the last
+    edge user's upload has arrived, t₀ = max_k L¹_k (eq. 2; for AaaS L¹_k includes the edge's extraction
+    of all K conditions, which is the same for every user, so t₀ also marks the end of that extraction);
+    the edge then runs each edge user's job (``edge_s[k]`` = ε₀⌊o_kT_k⌋/f_E, possibly 0 s) one after
+    another in ``order`` (see ``SERIAL_ORDERS``); each user's downlink and local steps follow its own job
+    as in eqs. (6)/(7). Users with ``uses_edge`` False (local-only generation) never wait for the edge:
+    their completion is L¹_k + downlink_s + local_s, exactly their eq. latency.
+
+    Every completion is ≥ the eq. (6)/(7) latency L¹_k + edge_s + downlink_s + local_s, with equality for
+    the only edge user of a slot.
+    """
+    vce = np.asarray(vce_s, dtype=float)
+    K = vce.shape[0] if vce.ndim == 1 else -1
+    if K < 0:
+        raise ValueError(f"vce_s must be one-dimensional, got shape {vce.shape}")
+    arrays = {"edge_s": edge_s, "downlink_s": downlink_s, "local_s": local_s}
+    conv: dict[str, np.ndarray] = {}
+    for name, a in arrays.items():
+        v = np.asarray(a, dtype=float)
+        if v.shape != (K,):
+            raise ValueError(f"{name} must have shape ({K},), got {v.shape}")
+        conv[name] = v
+    for name, v in (("vce_s", vce), *conv.items()):
+        if not np.all(np.isfinite(v)) or np.any(v < 0):
+            raise ValueError(f"{name} must be finite and non-negative")
+    edge, down, local = conv["edge_s"], conv["downlink_s"], conv["local_s"]
+    mask = np.ones(K, dtype=bool) if uses_edge is None else np.asarray(uses_edge, dtype=bool)
+    if mask.shape != (K,):
+        raise ValueError(f"uses_edge must have shape ({K},), got {mask.shape}")
+    if np.any(edge[~mask] > 0):
+        raise ValueError("uses_edge: users that do not use the edge must have edge_s = 0")
+    if order not in SERIAL_ORDERS:
+        raise ValueError(f"order: unknown '{order}' (known: {', '.join(SERIAL_ORDERS)})")
+    done = vce + edge + down + local  # local-only users: their eq. latency
+    users = np.flatnonzero(mask)
+    if users.size == 0:
+        return done
+    t0 = vce[users].max()  # the batched slot closes at the last upload (max_k L¹_k)
+    if order == "arrival":
+        seq = users[np.lexsort((users, vce[users]))]
+    else:  # sjf
+        seq = users[np.lexsort((users, vce[users], edge[users]))]
+    finish = t0 + np.cumsum(edge[seq])  # one job after another
+    done[seq] = finish + down[seq] + local[seq]  # eq. (6)/(7): downlink, then the local steps
+    return done
+
+
 def records_frame(records: Iterable[SlotRecord]) -> pd.DataFrame:
     """One row per request (slot, user)."""
     rows: list[pd.DataFrame] = []
@@ -166,6 +246,7 @@ def records_frame(records: Iterable[SlotRecord]) -> pd.DataFrame:
             "satisfied": r.satisfied, "uplink_bytes": r.uplink_bytes, "downlink_bytes": r.downlink_bytes,
             "extraction_s": r.extraction_s, "uplink_s": r.uplink_s, "edge_s": r.edge_s,
             "downlink_s": r.downlink_s, "local_s": r.local_s, "latency_s": r.latency_s,
+            "latency_serial_s": r.latency_serial_s("arrival"), "latency_serial_sjf_s": r.latency_serial_s("sjf"),
             "slot_reward": np.full(r.K, r.reward), "slot_repairs": np.full(r.K, r.repairs),
             "slot_hard_feasible": np.full(r.K, r.hard_feasible),
         }))
@@ -179,6 +260,10 @@ def summarize(frame: pd.DataFrame, latency_threshold_s: float) -> dict[str, floa
 
     ``latency_s`` is the mean per-request latency L_k; ``round_latency_s`` the mean over slots of the
     slowest user of the slot; ``latency_ok`` the share of requests with L_k ≤ L̃ (eq. 15).
+
+    Beyond the paper (when the frame has the columns of ``records_frame``): ``latency_serial_s`` and
+    ``round_latency_serial_s`` are the same two means with a serial edge (``serial_edge_completion``,
+    arrival order, as the live server runs them); ``*_sjf_s`` with shortest-edge-job-first.
     """
     if len(frame) == 0:
         raise ValueError("frame: no requests to summarise")
@@ -204,6 +289,10 @@ def summarize(frame: pd.DataFrame, latency_threshold_s: float) -> dict[str, floa
     }
     for part in LATENCY_PARTS:
         out[part] = float(frame[part].mean())
+    for col in ("latency_serial_s", "latency_serial_sjf_s"):
+        if col in frame:
+            out[col] = float(frame[col].mean())
+            out["round_" + col] = float(per_slot[col].max().mean())
     return out
 
 

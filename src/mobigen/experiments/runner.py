@@ -291,7 +291,8 @@ def _sweep_seed(seed: int, name: str, n: int) -> int:
 def _light(summary: dict[str, float]) -> dict[str, float]:
     keep = ("satisfaction", "qoe", "q_I", "q_T", "uplink_kb", "downlink_kb", "latency_s", "round_latency_s",
             "reward", "repairs_per_slot", "hard_feasible", "requests")
-    return {k: summary[k] for k in keep}
+    serial = ("latency_serial_s", "round_latency_serial_s")  # beyond the paper: serial edge (metrics.serial_edge_completion)
+    return {**{k: summary[k] for k in keep}, **{k: summary[k] for k in serial if k in summary}}
 
 
 @dataclass
