@@ -237,7 +237,7 @@ def test_refuses_bad_arguments(tiny, setup):
     with pytest.raises(ValueError, match="seed"):
         initial_latents(tiny, seed=-1)
     with pytest.raises(ValueError, match="family"):
-        tiny_components(family="sd35")
+        tiny_components(family="flux")
 
 
 # ------------------------------------------------------------------ loading local weights
@@ -291,7 +291,7 @@ def test_load_components_names_what_is_missing(tmp_path):
     with pytest.raises(FileNotFoundError, match="not a directory"):
         load_components(tmp_path / "nope")
     with pytest.raises(ValueError, match="family"):
-        load_components(tmp_path, family="sd35")
+        load_components(tmp_path, family="flux")
     with pytest.raises(ValueError, match="no known ControlNet"):
         load_components(tmp_path, family="sdxl", conditions=("seg",))
     with pytest.raises(ValueError, match="unknown condition"):

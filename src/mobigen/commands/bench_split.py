@@ -19,7 +19,7 @@ PAPER_IMAGE_BYTES = 350_000  # Sec. VI-B: "an additional 350 KB per user for dow
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", metavar="FILE", help="write the results as JSON to FILE")
     parser.add_argument("--weights", metavar="DIR", help="local SD + ControlNet weights (default: tiny random components)")
-    parser.add_argument("--family", default="sd15", help="model family: sd15, sd21, sdxl (default sd15)")
+    parser.add_argument("--family", default="sd15", help="model family: sd15, sd21, sdxl, sd35 (default sd15)")
     parser.add_argument("--condition", default="canny", help="condition type: canny, hed, depth, seg (default canny)")
     parser.add_argument("--steps", type=int, default=10, help="T, the schedule length (default 10)")
     parser.add_argument("--splits", default="auto",
@@ -27,7 +27,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--size", type=int, default=512, help="condition/image side in pixels (default 512)")
     parser.add_argument("--seed", type=int, default=0, help="seed of z_T (default 0)")
     parser.add_argument("--prompt", default="a dog surrounded by sunflowers", help="text prompt")
-    parser.add_argument("--scheduler", default="ddim", help="splittable scheduler: ddim (default) or euler")
+    parser.add_argument("--scheduler", default=None, help="splittable scheduler: ddim or euler (UNet families; default ddim), flowmatch_euler (sd35, its default)")
     parser.add_argument("--guidance", type=float, default=7.5, help="classifier-free guidance scale (default 7.5)")
     parser.add_argument("--repeats", type=int, default=5,
                         help="timing repetitions; the ratio uses the best of each (default 5)")
@@ -105,7 +105,8 @@ def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from mobigen.generation.components import load_components, tiny_components
-    from mobigen.generation.denoise import decode, denoise, encode_prompt, initial_latents, prepare_condition
+    from mobigen.generation.denoise import (decode, denoise, encode_prompt, initial_latents, prepare_condition,
+                                            resolve_scheduler_name)
     from mobigen.generation.wire import LATENT_MODES, decode_payload, dequantization_bound, encode_image, encode_latent
 
     if args.steps < 1:
@@ -229,9 +230,9 @@ def run(args: argparse.Namespace) -> int:
         "components": {"kind": "tiny-random" if tiny else "real", "source": comps.source, "family": comps.family,
                        "condition": args.condition, "device": str(comps.device), "dtype": args.dtype},
         "note": ("tiny random-weight components: latent statistics and generated-image bytes are NOT those of "
-                 "SD1.5; exactness, wire sizes of fp32/fp16 and the time ratio are structural") if tiny else "",
+                 "the chosen family; exactness, wire sizes of fp32/fp16 and the time ratio are structural") if tiny else "",
         "setup": {"steps": total, "splits": splits, "size": args.size, "seed": args.seed, "prompt": args.prompt,
-                  "guidance": args.guidance, "scheduler": args.scheduler, "condition_source": cond_src,
+                  "guidance": args.guidance, "scheduler": resolve_scheduler_name(comps, args.scheduler), "condition_source": cond_src,
                   "threads": args.threads, "torch": torch.__version__, "python": platform.python_version()},
         "chain_of_one_step_slices_bitexact": chain_exact,
         "handoff": {m: {"bitexact_all_k": r["bitexact_all_k"],

@@ -89,7 +89,7 @@ def default_condition_fn(source_rgb: np.ndarray, condition: str, alpha: float, b
     return codec_mod.decode(codec_mod.encode(cond, alpha, beta, codec))
 
 
-def diffusers_generator(components, guidance_scale: float = 7.5, scheduler_name: str = "ddim") -> Generator:
+def diffusers_generator(components, guidance_scale: float = 7.5, scheduler_name: str | None = None) -> Generator:
     """Adapter from ``mobigen.generation`` (SD1.5 + ControlNet components) to ``Generator``."""
     from mobigen.generation.denoise import generate
 

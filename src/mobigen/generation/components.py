@@ -19,6 +19,11 @@ Expected layout of a weights root (``--weights DIR``, ``MOBIGEN_SD_DIR``, or the
 Each entry may also be ``ROOT/<owner>/<name>/`` or a Hugging Face cache entry
 ``ROOT/models--<owner>--<name>/snapshots/<revision>/`` (the revision named by ``refs/main``, else the
 newest). Only the ControlNets of the requested conditions have to be present.
+
+SD v3.5 (``family="sd35"``) is an MMDiT transformer trained with rectified flow: its base folder
+(``stable-diffusion-3.5-large``) holds ``transformer/ vae/ text_encoder/ text_encoder_2/
+text_encoder_3/ tokenizer/ tokenizer_2/ tokenizer_3/ scheduler/``, and its ControlNets are
+``SD3ControlNetModel`` folders (``stable-diffusion-3.5-large-controlnet-canny``, ``-depth``).
 """
 
 from __future__ import annotations
@@ -48,6 +53,9 @@ BASE_REPOS: dict[str, tuple[str, ...]] = {
     "sd15": ("stable-diffusion-v1-5/stable-diffusion-v1-5", "runwayml/stable-diffusion-v1-5"),
     "sd21": ("stabilityai/stable-diffusion-2-1", "stabilityai/stable-diffusion-2-1-base"),
     "sdxl": ("stabilityai/stable-diffusion-xl-base-1.0",),
+    # The official SD3.5 ControlNets are trained for the 8B "large" transformer (they reuse its patch
+    # embedding); SD3.5 medium has no official ControlNet, so only "large" is a valid base here.
+    "sd35": ("stabilityai/stable-diffusion-3.5-large",),
 }
 
 #: ControlNet repositories per family and condition type. SD1.5 uses the official ControlNet v1.1
@@ -71,11 +79,20 @@ CONTROLNET_REPOS: dict[str, dict[str, str]] = {
         "canny": "diffusers/controlnet-canny-sdxl-1.0",
         "depth": "diffusers/controlnet-depth-sdxl-1.0",
     },
+    # Stability's official SD3.5 Large ControlNets (SD3ControlNetModel); the third one, "blur", is
+    # not a condition of the paper. No official HED/soft-edge or segmentation ControlNet exists.
+    "sd35": {
+        "canny": "stabilityai/stable-diffusion-3.5-large-controlnet-canny",
+        "depth": "stabilityai/stable-diffusion-3.5-large-controlnet-depth",
+    },
 }
 
-#: Families this module can run. SD3.5 (an MMDiT transformer with flow matching, SD3ControlNetModel)
-#: needs a different denoising loop and is not supported; see the README section "Other model families".
-FAMILIES: tuple[str, ...] = ("sd15", "sd21", "sdxl")
+#: Families this module can run. ``sd35`` is the MMDiT transformer family (SD3Transformer2DModel +
+#: SD3ControlNetModel, rectified-flow Euler schedule); the other three are UNet latent diffusion.
+FAMILIES: tuple[str, ...] = ("sd15", "sd21", "sdxl", "sd35")
+
+#: Families whose denoiser is an SD3 MMDiT transformer driven by a flow-matching schedule.
+FLOW_FAMILIES: tuple[str, ...] = ("sd35",)
 
 #: The SD1.5 scheduler configuration (``scheduler/scheduler_config.json`` of the SD1.5 repository),
 #: used by the tiny components so that they walk exactly the timesteps a real SD1.5 run walks.
@@ -91,25 +108,33 @@ SD15_SCHEDULER_CONFIG: dict[str, Any] = {
     "timestep_spacing": "leading",
 }
 
+#: The SD3.5 scheduler configuration (``scheduler/scheduler_config.json`` of
+#: stabilityai/stable-diffusion-3.5-large: FlowMatchEulerDiscreteScheduler, 1000 training steps,
+#: timestep shift 3.0), used by the tiny sd35 components.
+SD35_SCHEDULER_CONFIG: dict[str, Any] = {"num_train_timesteps": 1000, "shift": 3.0}
+
+#: T5 prompt length of the SD3 pipelines (``max_sequence_length`` default of diffusers).
+T5_MAX_SEQUENCE_LENGTH = 256
+
 
 @dataclass(frozen=True)
 class Components:
     """Everything one family needs to run ControlNet-guided denoising and VAE decoding."""
 
     unet: Any
-    """The noise predictor ``UNet2DConditionModel`` (θ of eq. 3)."""
+    """The denoiser (θ of eq. 3): ``UNet2DConditionModel``, or ``SD3Transformer2DModel`` for sd35."""
     controlnets: Mapping[str, Any]
-    """One ``ControlNetModel`` per condition type name (``canny``, ``hed``, ``depth``, ``seg``)."""
+    """One ``ControlNetModel`` (``SD3ControlNetModel`` for sd35) per condition type name."""
     vae: Any
     """The ``AutoencoderKL`` whose decoder maps z_0 to the image x_0 (Sec. IV-C)."""
     text_encoder: Any
-    """The CLIP text encoder producing the prompt part of z_c."""
+    """The CLIP text encoder producing the prompt part of z_c (sd35: CLIP-L with projection)."""
     tokenizer: Any
     """The CLIP tokenizer for ``text_encoder``."""
     scheduler_config: Mapping[str, Any]
     """The diffusion schedule (betas, training timesteps, prediction type, spacing) as a plain dict."""
     family: str
-    """Model family: ``sd15``, ``sd21`` or ``sdxl``."""
+    """Model family: ``sd15``, ``sd21``, ``sdxl`` or ``sd35``."""
     device: torch.device
     """Where the networks live."""
     dtype: torch.dtype
@@ -117,9 +142,13 @@ class Components:
     source: str
     """Where the weights came from: a directory path, or ``tiny(seed=N)`` for random stand-ins."""
     text_encoder_2: Any = None
-    """SDXL only: the second (OpenCLIP bigG) text encoder with projection."""
+    """SDXL and SD3.5: the second (OpenCLIP bigG) text encoder with projection."""
     tokenizer_2: Any = None
-    """SDXL only: the tokenizer of ``text_encoder_2``."""
+    """SDXL and SD3.5: the tokenizer of ``text_encoder_2``."""
+    text_encoder_3: Any = None
+    """SD3.5 only: the T5 encoder (``T5EncoderModel``) whose hidden states join the CLIP ones."""
+    tokenizer_3: Any = None
+    """SD3.5 only: the tokenizer of ``text_encoder_3``."""
     extra: Mapping[str, Any] = field(default_factory=dict)
     """Free-form facts about the load (e.g. the resolved directory of each part)."""
 
@@ -130,7 +159,7 @@ class Components:
 
     @property
     def latent_channels(self) -> int:
-        """Channels of the latent z (4 for SD1.5/2.1/XL)."""
+        """Channels of the latent z (4 for SD1.5/2.1/XL, 16 for SD3.5)."""
         return int(self.unet.config.in_channels)
 
     @property
@@ -245,7 +274,7 @@ def load_components(
     family or condition and ``FileNotFoundError`` naming every missing part and where it was sought.
     """
     if family not in FAMILIES:
-        raise ValueError(f"family must be one of {FAMILIES} (SD3.5 is not supported), got {family!r}")
+        raise ValueError(f"family must be one of {FAMILIES}, got {family!r}")
     conditions = tuple(conditions)
     if not conditions:
         raise ValueError("conditions must name at least one condition type")
@@ -281,6 +310,9 @@ def load_components(
             "missing local diffusion weights: " + "; ".join(missing) + f". Searched: {where}. "
             "Nothing is downloaded; place the diffusers-format folders there (README: 'Pointing mobigen at real SD1.5 + ControlNet v1.1')."
         )
+
+    if family in FLOW_FAMILIES:
+        return _load_sd3(base_dir, cn_dirs, family, torch.device(device), dtype)
 
     from diffusers import AutoencoderKL, ControlNetModel, UNet2DConditionModel
     from transformers import CLIPTextModel, CLIPTextModelWithProjection, CLIPTokenizer
@@ -323,6 +355,54 @@ def load_components(
         source=str(base_dir),
         text_encoder_2=text_encoder_2,
         tokenizer_2=tokenizer_2,
+        extra={"base_dir": str(base_dir), "controlnet_dirs": {c: str(d) for c, d in cn_dirs.items()}},
+    )
+
+
+def share_patch_embedding(controlnet: Any, transformer: Any) -> None:
+    """Give an SD3 ControlNet without its own patch embedding (``use_pos_embed=False``, the SD3.5
+    Large ControlNets) a copy of the transformer's, as diffusers' SD3 ControlNet pipeline does."""
+    if getattr(controlnet.config, "use_pos_embed", True) is False:
+        pos_embed = controlnet._get_pos_embed_from_transformer(transformer)
+        controlnet.pos_embed = pos_embed.to(device=transformer.device, dtype=transformer.dtype)
+
+
+def _load_sd3(base_dir: Path, cn_dirs: Mapping[str, Path | None], family: str, dev: torch.device,
+              dtype: torch.dtype) -> Components:
+    """Load an SD3.5 base folder (MMDiT + 3 text encoders) and its SD3 ControlNets, local files only."""
+    from diffusers import AutoencoderKL, FlowMatchEulerDiscreteScheduler, SD3ControlNetModel, SD3Transformer2DModel
+    from transformers import AutoTokenizer, CLIPTextModelWithProjection, CLIPTokenizer, T5EncoderModel
+
+    subs = ("transformer", "vae", "text_encoder", "text_encoder_2", "text_encoder_3", "tokenizer", "tokenizer_2",
+            "tokenizer_3", "scheduler")
+    lacking = [sub for sub in subs if not (base_dir / sub).is_dir()]
+    if lacking:
+        raise FileNotFoundError(f"SD3.5 base model folder {base_dir} lacks the sub-folder(s) {lacking}")
+    kw = {"local_files_only": True, "torch_dtype": dtype}
+    with _offline():
+        transformer = SD3Transformer2DModel.from_pretrained(base_dir, subfolder="transformer", **kw)
+        vae = AutoencoderKL.from_pretrained(base_dir, subfolder="vae", **kw)
+        te1 = CLIPTextModelWithProjection.from_pretrained(base_dir, subfolder="text_encoder", **kw)
+        te2 = CLIPTextModelWithProjection.from_pretrained(base_dir, subfolder="text_encoder_2", **kw)
+        te3 = T5EncoderModel.from_pretrained(base_dir, subfolder="text_encoder_3", **kw)
+        tok1 = CLIPTokenizer.from_pretrained(base_dir, subfolder="tokenizer", local_files_only=True)
+        tok2 = CLIPTokenizer.from_pretrained(base_dir, subfolder="tokenizer_2", local_files_only=True)
+        tok3 = AutoTokenizer.from_pretrained(base_dir, subfolder="tokenizer_3", local_files_only=True)
+        controlnets = {c: SD3ControlNetModel.from_pretrained(d, **kw) for c, d in cn_dirs.items()}
+        sched_cfg = dict(FlowMatchEulerDiscreteScheduler.load_config(base_dir, subfolder="scheduler",
+                                                                     local_files_only=True))
+    sched_cfg = {k: v for k, v in sched_cfg.items() if not k.startswith("_")}
+    for m in (transformer, vae, te1, te2, te3, *controlnets.values()):
+        m.to(dev)
+        m.eval()
+        m.requires_grad_(False)
+    for cn in controlnets.values():
+        share_patch_embedding(cn, transformer)
+    log.info("loaded %s from %s with ControlNets %s", family, base_dir, {c: str(d) for c, d in cn_dirs.items()})
+    return Components(
+        unet=transformer, controlnets=controlnets, vae=vae, text_encoder=te1, tokenizer=tok1,
+        scheduler_config=sched_cfg, family=family, device=dev, dtype=dtype, source=str(base_dir),
+        text_encoder_2=te2, tokenizer_2=tok2, text_encoder_3=te3, tokenizer_3=tok3,
         extra={"base_dir": str(base_dir), "controlnet_dirs": {c: str(d) for c, d in cn_dirs.items()}},
     )
 
@@ -386,7 +466,8 @@ def tiny_components(
     ``seed`` while the modules are built (under a lock, so concurrent builds in several threads do not
     interleave their draws), so two calls with one seed give identical weights and the caller's RNG
     state is untouched. ``family`` ``sd21`` switches to
-    v-prediction and ``sdxl`` adds the second text encoder and the size/crop conditioning.
+    v-prediction, ``sdxl`` adds the second text encoder and the size/crop conditioning, and ``sd35``
+    builds the MMDiT family instead (see :func:`_tiny_sd3`).
     """
     if family not in FAMILIES:
         raise ValueError(f"family must be one of {FAMILIES}, got {family!r}")
@@ -396,6 +477,8 @@ def tiny_components(
             raise ValueError(f"conditions: unknown condition type {c!r}; expected one of {CONDITION_TYPES}")
     if not conditions:
         raise ValueError("conditions must name at least one condition type")
+    if family in FLOW_FAMILIES:
+        return _tiny_sd3(seed, conditions, family, torch.device(device), dtype)
 
     with _TINY_BUILD_LOCK:  # diffusers' lazy first import is not thread-safe either
         from diffusers import AutoencoderKL, ControlNetModel, UNet2DConditionModel
@@ -489,4 +572,71 @@ def tiny_components(
         source=f"tiny(seed={seed}, family={family})",
         text_encoder_2=text_encoder_2,
         tokenizer_2=tiny_tokenizer() if sdxl else None,
+    )
+
+
+def _tiny_sd3(seed: int, conditions: Sequence[str], family: str, dev: torch.device, dtype: torch.dtype) -> Components:
+    """Tiny SD3.5-shaped components: MMDiT transformer (QK RMS-norm, one dual-attention layer as in
+    SD3.5 medium), SD3 ControlNets shaped like the SD3.5 Large ones (single-stream blocks, no text
+    stream, patch embedding shared with the transformer), a 16-channel VAE with SD3's shift/scaling
+    factors, two CLIP encoders with projection and a T5 encoder, all with in-memory tokenizers."""
+    with _TINY_BUILD_LOCK:
+        from diffusers import AutoencoderKL, SD3ControlNetModel, SD3Transformer2DModel
+        from transformers import CLIPTextConfig, CLIPTextModelWithProjection, T5Config, T5EncoderModel
+
+    heads, head_dim = 2, 8
+    inner = heads * head_dim
+    clip_hidden, clip_proj, t5_dim = 16, 16, 48  # CLIP-L+G hidden (16+16) is zero-padded to T5's 48
+    tr_kw: dict[str, Any] = dict(
+        sample_size=32, patch_size=2, in_channels=16, out_channels=16, num_layers=2, attention_head_dim=head_dim,
+        num_attention_heads=heads, joint_attention_dim=t5_dim, caption_projection_dim=inner,
+        pooled_projection_dim=2 * clip_proj, pos_embed_max_size=64,  # up to 1024-pixel sides
+    )
+    with _TINY_BUILD_LOCK, torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        transformer = SD3Transformer2DModel(**tr_kw, dual_attention_layers=(0,), qk_norm="rms_norm")
+        controlnets = {}
+        for i, c in enumerate(conditions):
+            torch.manual_seed(seed * 1000 + 17 + i)
+            cn = SD3ControlNetModel(**{**tr_kw, "joint_attention_dim": None}, use_pos_embed=False,
+                                    force_zeros_for_pooled_projection=False, pos_embed_type=None)
+            _randomize_zero_params(cn, torch.Generator().manual_seed(seed * 1000 + 31 + i))
+            share_patch_embedding(cn, transformer)
+            controlnets[c] = cn
+        torch.manual_seed(seed * 1000 + 7)
+        vae = AutoencoderKL(
+            block_out_channels=(8, 8, 16, 16), in_channels=3, out_channels=3,
+            down_block_types=("DownEncoderBlock2D",) * 4, up_block_types=("UpDecoderBlock2D",) * 4,
+            latent_channels=16, layers_per_block=1, norm_num_groups=4, sample_size=64,
+            scaling_factor=1.5305, shift_factor=0.0609,  # the SD3/SD3.5 VAE's values
+            use_quant_conv=False, use_post_quant_conv=False,
+        )
+        clip_cfg = CLIPTextConfig(
+            bos_token_id=512, eos_token_id=513, pad_token_id=513, hidden_size=clip_hidden, intermediate_size=37,
+            layer_norm_eps=1e-5, num_attention_heads=4, num_hidden_layers=2, vocab_size=514,
+            max_position_embeddings=77, projection_dim=clip_proj,
+        )
+        torch.manual_seed(seed * 1000 + 11)
+        te1 = CLIPTextModelWithProjection(clip_cfg)
+        te2 = CLIPTextModelWithProjection(clip_cfg)
+        t5_cfg = T5Config(
+            vocab_size=514, d_model=t5_dim, d_kv=8, d_ff=64, num_layers=2, num_heads=2,
+            relative_attention_num_buckets=8, relative_attention_max_distance=16, dropout_rate=0.0,
+            feed_forward_proj="gated-gelu", pad_token_id=513, eos_token_id=513, decoder_start_token_id=513,
+            is_encoder_decoder=False, use_cache=False,
+        )
+        torch.manual_seed(seed * 1000 + 13)
+        te3 = T5EncoderModel(t5_cfg)
+    for m in (transformer, vae, te1, te2, te3, *controlnets.values()):
+        m.to(device=dev)
+        if dtype != torch.float32:
+            cast_quietly(m, dtype)
+        m.eval()
+        m.requires_grad_(False)
+    return Components(
+        unet=transformer, controlnets=controlnets, vae=vae, text_encoder=te1, tokenizer=tiny_tokenizer(),
+        scheduler_config=dict(SD35_SCHEDULER_CONFIG), family=family, device=dev, dtype=dtype,
+        source=f"tiny(seed={seed}, family={family})", text_encoder_2=te2, tokenizer_2=tiny_tokenizer(),
+        # the T5 side only needs input ids: the byte-level tokenizer, 32 tokens for speed
+        text_encoder_3=te3, tokenizer_3=tiny_tokenizer(max_length=32),
     )

@@ -18,6 +18,13 @@ Conventions
   UniPC, PNDM/PLMS, LMS, DEIS) keep previous model outputs in the scheduler object; that history
   would be lost at the split and the device's steps would silently differ from a monolithic run,
   so they are refused (:data:`REFUSED_SCHEDULERS`).
+- SD3.5 (``family="sd35"``) is a rectified-flow model: its only scheduler is ``flowmatch_euler``
+  (FlowMatchEulerDiscreteScheduler, z ← z + (σ_{i+1} − σ_i)·v), whose update also depends on the step
+  index alone (``set_begin_index(start)``), so it splits exactly like DDIM. DDIM/Euler are refused
+  for sd35 and ``flowmatch_euler`` for the UNet families. The SD3 ControlNet takes the condition
+  image VAE-encoded, as diffusers' ``StableDiffusion3ControlNetPipeline`` does; mobigen encodes it
+  with the posterior *mean* (the pipeline samples without a generator), so edge and device derive
+  the identical control latent from the identical condition image.
 """
 
 from __future__ import annotations
@@ -29,12 +36,15 @@ from typing import Any
 import numpy as np
 import torch
 
-from mobigen.generation.components import Components, cast_quietly
+from mobigen.generation.components import FLOW_FAMILIES, T5_MAX_SEQUENCE_LENGTH, Components, cast_quietly
 
 log = logging.getLogger(__name__)
 
 #: Schedulers whose state at step i is a function of i alone (safe to split), by name.
-SPLITTABLE_SCHEDULERS: tuple[str, ...] = ("ddim", "euler")
+SPLITTABLE_SCHEDULERS: tuple[str, ...] = ("ddim", "euler", "flowmatch_euler")
+
+#: Schedulers usable with the flow-matching families (``FLOW_FAMILIES``); the rest are for UNets.
+FLOW_SCHEDULERS: tuple[str, ...] = ("flowmatch_euler",)
 
 #: Multistep schedulers and why they cannot be split without carrying solver history.
 REFUSED_SCHEDULERS: dict[str, str] = {
@@ -57,9 +67,9 @@ class PromptEmbeddings:
     negative: torch.Tensor
     """Encoder hidden states of the negative prompt, same shape."""
     pooled_positive: torch.Tensor | None = None
-    """SDXL only: pooled projection of the prompt, shape (1, dim2)."""
+    """SDXL and SD3.5: pooled projection of the prompt, shape (1, dim2)."""
     pooled_negative: torch.Tensor | None = None
-    """SDXL only: pooled projection of the negative prompt."""
+    """SDXL and SD3.5: pooled projection of the negative prompt."""
 
 
 def _validate_scheduler_name(name: str) -> None:
@@ -72,25 +82,46 @@ def _validate_scheduler_name(name: str) -> None:
         raise ValueError(f"scheduler_name must be one of {SPLITTABLE_SCHEDULERS}, got {name!r}")
 
 
-def make_scheduler(components: Components, num_steps: int, scheduler_name: str = "ddim") -> Any:
-    """A fresh scheduler of ``components.scheduler_config`` set to a ``num_steps``-step schedule."""
+def default_scheduler_name(components: Components) -> str:
+    """The family's default splittable scheduler: ``flowmatch_euler`` for sd35, ``ddim`` otherwise."""
+    return "flowmatch_euler" if components.family in FLOW_FAMILIES else "ddim"
+
+
+def resolve_scheduler_name(components: Components, scheduler_name: str | None) -> str:
+    """``scheduler_name`` checked against the family (``None`` means the family default)."""
+    if scheduler_name is None:
+        return default_scheduler_name(components)
     _validate_scheduler_name(scheduler_name)
+    flow = components.family in FLOW_FAMILIES
+    if flow != (scheduler_name in FLOW_SCHEDULERS):
+        allowed = FLOW_SCHEDULERS if flow else tuple(n for n in SPLITTABLE_SCHEDULERS if n not in FLOW_SCHEDULERS)
+        raise ValueError(f"scheduler_name {scheduler_name!r} does not fit family {components.family!r} "
+                         f"({'rectified flow' if flow else 'UNet noise prediction'}); use one of {allowed}")
+    return scheduler_name
+
+
+def make_scheduler(components: Components, num_steps: int, scheduler_name: str | None = None) -> Any:
+    """A fresh scheduler of ``components.scheduler_config`` set to a ``num_steps``-step schedule.
+
+    ``scheduler_name=None`` picks the family default (:func:`default_scheduler_name`)."""
+    scheduler_name = resolve_scheduler_name(components, scheduler_name)
     n_train = int(components.scheduler_config.get("num_train_timesteps", 1000))
     if isinstance(num_steps, bool) or not isinstance(num_steps, (int, np.integer)) or not 1 <= num_steps <= n_train:
         raise ValueError(f"total_steps must be an integer in [1, {n_train}], got {num_steps!r}")
-    from diffusers import DDIMScheduler, EulerDiscreteScheduler
+    from diffusers import DDIMScheduler, EulerDiscreteScheduler, FlowMatchEulerDiscreteScheduler
 
-    cls = DDIMScheduler if scheduler_name == "ddim" else EulerDiscreteScheduler
+    cls = {"ddim": DDIMScheduler, "euler": EulerDiscreteScheduler,
+           "flowmatch_euler": FlowMatchEulerDiscreteScheduler}[scheduler_name]
     scheduler = cls.from_config(dict(components.scheduler_config))
     scheduler.set_timesteps(int(num_steps), device="cpu")
     return scheduler
 
 
-def _tokenize(tokenizer: Any, text: str) -> torch.Tensor:
+def _tokenize(tokenizer: Any, text: str, max_length: int | None = None) -> torch.Tensor:
     return tokenizer(
         [text],
         padding="max_length",
-        max_length=tokenizer.model_max_length,
+        max_length=tokenizer.model_max_length if max_length is None else max_length,
         truncation=True,
         return_tensors="pt",
     ).input_ids
@@ -98,10 +129,15 @@ def _tokenize(tokenizer: Any, text: str) -> torch.Tensor:
 
 @torch.no_grad()
 def encode_prompt(components: Components, prompt: str, negative_prompt: str = "") -> PromptEmbeddings:
-    """CLIP-encode a prompt and a negative prompt (SDXL: both encoders, hidden state -2, pooled)."""
+    """CLIP-encode a prompt and a negative prompt (SDXL: both encoders, hidden state -2, pooled;
+    SD3.5: CLIP-L + CLIP-G hidden states zero-padded to T5's width and followed by T5's tokens)."""
     if not isinstance(prompt, str) or not isinstance(negative_prompt, str):
         raise ValueError("prompt and negative_prompt must be strings")
     dev = components.device
+    if components.family in FLOW_FAMILIES:
+        pos, pooled_pos = _encode_sd3(components, prompt)
+        neg, pooled_neg = _encode_sd3(components, negative_prompt)
+        return PromptEmbeddings(positive=pos, negative=neg, pooled_positive=pooled_pos, pooled_negative=pooled_neg)
 
     if components.family != "sdxl":
 
@@ -120,6 +156,22 @@ def encode_prompt(components: Components, prompt: str, negative_prompt: str = ""
     pos, pooled_pos = both(prompt)
     neg, pooled_neg = both(negative_prompt)
     return PromptEmbeddings(positive=pos, negative=neg, pooled_positive=pooled_pos, pooled_negative=pooled_neg)
+
+
+def _encode_sd3(components: Components, text: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """One prompt as diffusers' SD3 pipelines encode it (``encode_prompt``, clip_skip=None)."""
+    dev = components.device
+    hidden, pooled = [], []
+    for enc, tok in ((components.text_encoder, components.tokenizer),
+                     (components.text_encoder_2, components.tokenizer_2)):
+        out = enc(_tokenize(tok, text, max_length=77).to(dev), output_hidden_states=True)
+        hidden.append(out.hidden_states[-2])
+        pooled.append(out.text_embeds)
+    clip = torch.cat(hidden, dim=-1)
+    t5_len = min(int(components.tokenizer_3.model_max_length), T5_MAX_SEQUENCE_LENGTH)
+    t5 = components.text_encoder_3(_tokenize(components.tokenizer_3, text, max_length=t5_len).to(dev))[0]
+    clip = torch.nn.functional.pad(clip.to(t5.dtype), (0, t5.shape[-1] - clip.shape[-1]))
+    return torch.cat([clip, t5], dim=-2).to(components.dtype), torch.cat(pooled, dim=-1).to(components.dtype)
 
 
 def initial_latents(components: Components, seed: int, height: int = 512, width: int = 512) -> torch.Tensor:
@@ -183,13 +235,14 @@ def denoise(
     condition_type: str,
     guidance_scale: float = 7.5,
     controlnet_scale: float = 1.0,
-    scheduler_name: str = "ddim",
+    scheduler_name: str | None = None,
 ) -> torch.Tensor:
     """Run steps ``[start, end)`` of the ``total_steps``-step schedule; return the float32 latents.
 
     Edge: ``start=0, end=⌊o T⌋`` (eq. 4). Device: ``start=⌊o T⌋, end=T`` (eq. 5). Each step is one
     application of eq. (3): ControlNet residuals + UNet noise prediction with classifier-free
-    guidance, then the scheduler's deterministic update.
+    guidance, then the scheduler's deterministic update. ``scheduler_name=None`` is the family
+    default (DDIM; flow-matching Euler for sd35, whose step is :func:`_flow_steps`).
     """
     _check_slice(start, end, total_steps)
     scheduler = make_scheduler(components, total_steps, scheduler_name)
@@ -211,6 +264,9 @@ def denoise(
     z = latents.to(device=dev, dtype=torch.float32)
     if start == end:
         return z
+    if components.family in FLOW_FAMILIES:
+        return _flow_steps(components, scheduler, controlnet, z, start, end, embeddings, condition_image,
+                           guidance_scale, controlnet_scale)
     if start == 0:
         z = z * scheduler.init_noise_sigma  # z_T enters the first application of eq. (3)
     if hasattr(scheduler, "set_begin_index"):
@@ -264,6 +320,54 @@ def denoise(
 
 
 @torch.no_grad()
+def control_latents(components: Components, condition_image: torch.Tensor, controlnet: Any) -> torch.Tensor:
+    """SD3 ControlNet input: the [0, 1] condition image mapped to [-1, 1] and VAE-encoded (posterior
+    mean), then ``(z - shift) * scaling`` as in diffusers' SD3 ControlNet pipeline (shift 0 for
+    ControlNets with ``force_zeros_for_pooled_projection``, the InstantX convention)."""
+    vae = components.vae
+    shift = 0.0 if controlnet.config.force_zeros_for_pooled_projection else float(vae.config.shift_factor or 0.0)
+    x = (condition_image.to(device=components.device, dtype=components.dtype) * 2.0 - 1.0)
+    z = vae.encode(x).latent_dist.mode().to(torch.float32)
+    return ((z - shift) * float(vae.config.scaling_factor)).to(components.dtype)
+
+
+def _flow_steps(components: Components, scheduler: Any, controlnet: Any, z: torch.Tensor, start: int, end: int,
+                embeddings: PromptEmbeddings, condition_image: torch.Tensor, guidance_scale: float,
+                controlnet_scale: float) -> torch.Tensor:
+    """Steps [start, end) of an SD3.5 rectified-flow run: eq. (3) with the MMDiT velocity predictor
+    and SD3 ControlNet block residuals (the loop of ``StableDiffusion3ControlNetPipeline``)."""
+    if embeddings.pooled_positive is None or embeddings.pooled_negative is None:
+        raise ValueError("SD3.5 needs pooled prompt embeddings (use encode_prompt with sd35 components)")
+    dev, dt = components.device, components.dtype
+    scheduler.set_begin_index(start)  # the flow Euler update at index i uses σ_i, σ_{i+1} only
+    cfg = guidance_scale > 1.0
+    text = torch.cat([embeddings.negative, embeddings.positive]) if cfg else embeddings.positive
+    pooled = torch.cat([embeddings.pooled_negative, embeddings.pooled_positive]) if cfg else embeddings.pooled_positive
+    text, pooled = text.to(device=dev, dtype=dt), pooled.to(device=dev, dtype=dt)
+    cn_cfg = controlnet.config
+    cn_text = text if cn_cfg.joint_attention_dim is not None else None  # SD3.5 Large ControlNets: no text
+    cn_pooled = torch.zeros_like(pooled) if cn_cfg.force_zeros_for_pooled_projection else pooled
+    cond = control_latents(components, condition_image, controlnet)
+    cond = torch.cat([cond, cond]) if cfg else cond
+    timesteps = scheduler.timesteps
+    for i in range(start, end):  # eq. (4) on the edge, eq. (5) on the device
+        t = timesteps[i]
+        z_in = (torch.cat([z, z]) if cfg else z).to(dt)
+        t_in = t.expand(z_in.shape[0]).to(dev)
+        blocks = controlnet(hidden_states=z_in, timestep=t_in, encoder_hidden_states=cn_text,
+                            pooled_projections=cn_pooled, controlnet_cond=cond,
+                            conditioning_scale=float(controlnet_scale), return_dict=False)[0]
+        v = components.unet(hidden_states=z_in, timestep=t_in, encoder_hidden_states=text,
+                            pooled_projections=pooled, block_controlnet_hidden_states=blocks,
+                            return_dict=False)[0].to(torch.float32)
+        if cfg:
+            v_uncond, v_text = v.chunk(2)
+            v = v_uncond + guidance_scale * (v_text - v_uncond)
+        z = scheduler.step(v, t, z, return_dict=False)[0]  # z + (σ_{i+1} - σ_i) v, deterministic
+    return z
+
+
+@torch.no_grad()
 def decode(components: Components, latents: torch.Tensor, as_pil: bool = False) -> Any:
     """VAE-decode z_0 into the image x_0 (Sec. IV-C): uint8 array (H, W, 3), or a PIL image."""
     if not isinstance(latents, torch.Tensor) or latents.ndim != 4 or latents.shape[0] != 1:
@@ -306,7 +410,7 @@ def generate(
     negative_prompt: str = "",
     guidance_scale: float = 7.5,
     controlnet_scale: float = 1.0,
-    scheduler_name: str = "ddim",
+    scheduler_name: str | None = None,
 ) -> np.ndarray:
     """One monolithic generation (all T steps in one place, then decode): the o_k = 1 path."""
     cond = prepare_condition(components, condition_rgb_uint8)

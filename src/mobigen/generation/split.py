@@ -20,21 +20,26 @@ import numpy as np
 from mobigen.generation.components import Components
 from mobigen.generation.denoise import (
     decode,
+    default_scheduler_name,
     denoise,
     encode_prompt,
     initial_latents,
     prepare_condition,
+    resolve_scheduler_name,
 )
 from mobigen.generation.wire import WireFormatError, decode_payload, encode_image, encode_latent
 
 #: diffusers class name carried in the header's scheduler config, per splittable scheduler name.
-SCHEDULER_CLASS: dict[str, str] = {"ddim": "DDIMScheduler", "euler": "EulerDiscreteScheduler"}
+SCHEDULER_CLASS: dict[str, str] = {"ddim": "DDIMScheduler", "euler": "EulerDiscreteScheduler",
+                                   "flowmatch_euler": "FlowMatchEulerDiscreteScheduler"}
 
 
-def wire_scheduler_config(components: Components, scheduler_name: str) -> dict[str, Any]:
-    """The scheduler config as sent in a header: the family's config plus diffusers' ``_class_name``."""
-    if scheduler_name not in SCHEDULER_CLASS:
+def wire_scheduler_config(components: Components, scheduler_name: str | None = None) -> dict[str, Any]:
+    """The scheduler config as sent in a header: the family's config plus diffusers' ``_class_name``
+    (``scheduler_name=None``: the family default)."""
+    if scheduler_name is not None and scheduler_name not in SCHEDULER_CLASS:
         raise ValueError(f"scheduler_name must be one of {tuple(SCHEDULER_CLASS)}, got {scheduler_name!r}")
+    scheduler_name = resolve_scheduler_name(components, scheduler_name)
     return {**dict(components.scheduler_config), "_class_name": SCHEDULER_CLASS[scheduler_name]}
 
 
@@ -50,7 +55,7 @@ def edge_run(
     negative_prompt: str = "",
     guidance_scale: float = 7.5,
     controlnet_scale: float = 1.0,
-    scheduler_name: str = "ddim",
+    scheduler_name: str | None = None,
     latent_mode: str = "fp16",
     image_fmt: str = "png",
 ) -> bytes:
@@ -72,10 +77,10 @@ def edge_run(
 def check_compatible(components: Components, scheduler_config: Mapping[str, Any]) -> str:
     """Refuse a message whose schedule differs from this side's; return the scheduler name to use.
 
-    A config without ``_class_name`` means the default DDIM (what ``encode_latent`` callers that pass
-    ``components.scheduler_config`` as is produce)."""
+    A config without ``_class_name`` means the family default: DDIM, or flow-matching Euler for sd35
+    (what ``encode_latent`` callers that pass ``components.scheduler_config`` as is produce)."""
     cfg = dict(scheduler_config)
-    cls = cfg.pop("_class_name", SCHEDULER_CLASS["ddim"])
+    cls = cfg.pop("_class_name", SCHEDULER_CLASS[default_scheduler_name(components)])
     names = {v: k for k, v in SCHEDULER_CLASS.items()}
     if cls not in names:
         raise WireFormatError(f"scheduler_config._class_name {cls!r} is not a splittable scheduler {tuple(names)}")
@@ -88,7 +93,10 @@ def check_compatible(components: Components, scheduler_config: Mapping[str, Any]
     diff = sorted(k for k in set(cfg) | set(mine) if canon(cfg.get(k)) != canon(mine.get(k)))
     if diff:
         raise WireFormatError(f"scheduler_config differs from this device's weights in {diff}; refusing to continue")
-    return names[cls]
+    try:
+        return resolve_scheduler_name(components, names[cls])
+    except ValueError as exc:
+        raise WireFormatError(f"scheduler_config._class_name {cls!r}: {exc}") from None
 
 
 def device_run(

@@ -15,7 +15,8 @@ Layout (all integers little-endian)::
 
 Payload modes
 - ``fp32``   latent as raw float32 (4x64x64 -> 65,536 bytes).
-- ``fp16``   latent as raw float16, the default (4x64x64 -> 32,768 bytes; the paper reports ≈ 33 KB).
+- ``fp16``   latent as raw float16, the default (4x64x64 -> 32,768 bytes; the paper reports ≈ 33 KB;
+  SD3.5's 16 channels at 1024x1024 pixels: 16x128x128 -> 524,288 bytes). Up to 16 channels.
 - ``q8zstd`` beyond the paper: per-channel affine 8-bit quantisation (min and step per channel,
   float32) followed by zstd; the reconstruction error is at most half a quantisation step per
   channel, i.e. (max_c - min_c) / 510.
