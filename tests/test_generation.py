@@ -30,6 +30,7 @@ from mobigen.generation.denoise import (
     prepare_condition,
 )
 from mobigen.generation.wire import decode_payload, encode_latent
+from _generation_support import FP16_AMPLIFICATION, FP16_PIXEL_ATOL, condition_pattern, one_torch_thread  # noqa: F401
 
 # diffusers' Euler scheduler calls np.array(copy=False) on a tensor under numpy 2 (library-internal).
 pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning")
@@ -39,28 +40,7 @@ pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation:Depreca
 # within FP16_AMPLIFICATION times that rounding bound of the monolithic run (measured worst on these
 # tiny components: 6.0x at T=12, k=0; 4.1x at T=6), never above FP16_LATENT_ATOL in absolute terms,
 # and the decoded 8-bit images within FP16_PIXEL_ATOL grey levels (measured: 1).
-FP16_AMPLIFICATION = 8.0
 FP16_LATENT_ATOL = 5e-2
-FP16_PIXEL_ATOL = 3
-
-
-def _condition(side: int, seed: int = 0) -> np.ndarray:
-    """A structured test condition: an edge-like pattern plus seeded noise."""
-    rng = np.random.default_rng(seed)
-    yy, xx = np.mgrid[0:side, 0:side]
-    img = (((xx // 8 + yy // 8) % 2) * 200).astype(np.uint8)
-    img = np.stack([img, img, img], axis=2)
-    img[rng.random((side, side)) < 0.05] = 255
-    return img
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    """Tiny networks run fastest single-threaded on a shared 2-core machine (no thread contention)."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 
 @pytest.fixture(scope="module")
@@ -70,7 +50,7 @@ def tiny():
 
 @pytest.fixture(scope="module")
 def setup(tiny):
-    cond = prepare_condition(tiny, _condition(64))
+    cond = prepare_condition(tiny, condition_pattern(64))
     z = initial_latents(tiny, seed=3, height=64, width=64)
     emb = encode_prompt(tiny, "a dog surrounded by sunflowers", "blurry")
     return cond, z, emb
@@ -129,7 +109,7 @@ def test_split_through_fp16_wire_within_stated_tolerance(tiny, setup):
 
 
 def test_same_seed_same_image_and_seed_matters(tiny):
-    cond = _condition(64)
+    cond = condition_pattern(64)
     kw = dict(prompt="a red clock", condition_rgb_uint8=cond, condition_type="canny", total_steps=3)
     a = generate(tiny, seed=5, **kw)
     b = generate(tiny, seed=5, **kw)
@@ -142,7 +122,7 @@ def test_same_seed_same_image_and_seed_matters(tiny):
 def test_condition_and_prompt_steer_the_result(tiny, setup):
     cond, z, emb = setup
     base = _run(tiny, z, emb, cond, 0, 3, 3)
-    other_cond = prepare_condition(tiny, _condition(64, seed=9)[::-1].copy())
+    other_cond = prepare_condition(tiny, condition_pattern(64, seed=9)[::-1].copy())
     assert not torch.equal(_run(tiny, z, emb, other_cond, 0, 3, 3), base)
     assert not torch.equal(_run(tiny, z, emb, cond, 0, 3, 3, condition_type="depth"), base)
     emb2 = encode_prompt(tiny, "an old house in stormy weather", "blurry")
@@ -150,7 +130,7 @@ def test_condition_and_prompt_steer_the_result(tiny, setup):
 
 
 def test_end_to_end_512_condition_64_latent_split_via_fp16_wire(tiny):
-    cond = prepare_condition(tiny, _condition(512))
+    cond = prepare_condition(tiny, condition_pattern(512))
     z = initial_latents(tiny, seed=11)
     assert z.shape == (1, 4, 64, 64)
     emb = encode_prompt(tiny, "a dog surrounded by sunflowers")
@@ -171,7 +151,7 @@ def test_end_to_end_512_condition_64_latent_split_via_fp16_wire(tiny):
 @pytest.mark.parametrize("family", ["sd21", "sdxl"])
 def test_other_families_split_equals_monolithic(family):
     c = tiny_components(seed=1, conditions=("depth",), family=family)
-    cond = prepare_condition(c, _condition(64))
+    cond = prepare_condition(c, condition_pattern(64))
     z = initial_latents(c, seed=2, height=64, width=64)
     emb = encode_prompt(c, "a cat", "")
     if family == "sdxl":
@@ -225,7 +205,7 @@ def test_refuses_bad_arguments(tiny, setup):
     with pytest.raises(ValueError, match="no ControlNet loaded"):
         _run(tiny, z, emb, cond, 0, 1, 5, condition_type="seg")
     with pytest.raises(ValueError, match="does not match latents"):
-        _run(tiny, z, emb, prepare_condition(tiny, _condition(128)), 0, 1, 5)
+        _run(tiny, z, emb, prepare_condition(tiny, condition_pattern(128)), 0, 1, 5)
     with pytest.raises(ValueError, match="NaN or Inf"):
         _run(tiny, torch.full_like(z, float("nan")), emb, cond, 0, 1, 5)
     with pytest.raises(ValueError, match="uint8"):
@@ -272,7 +252,7 @@ def test_load_components_from_local_layout_reproduces_tiny(tmp_path, hf_cache, m
     loaded = load_components(tmp_path, conditions=("canny",))
     assert loaded.family == "sd15" and loaded.conditions == ("canny",)
     assert "HF_HUB_OFFLINE" not in __import__("os").environ  # restored after the load
-    cond = prepare_condition(c, _condition(64))
+    cond = prepare_condition(c, condition_pattern(64))
     z = initial_latents(c, seed=1, height=64, width=64)
     out = []
     for comp in (c, loaded):
@@ -307,7 +287,7 @@ def test_load_components_names_what_is_missing(tmp_path):
 def test_edge_run_device_run_equals_monolithic(tiny, edge_steps):
     from mobigen.generation.split import device_run, edge_run
 
-    cond_img = _condition(64)
+    cond_img = condition_pattern(64)
     req = dict(prompt="a dog surrounded by sunflowers", condition_rgb_uint8=cond_img)
     mono = generate(tiny, condition_type="depth", seed=8, total_steps=4, guidance_scale=5.0, **req)
     data = edge_run(tiny, condition_type="depth", seed=8, total_steps=4, edge_steps=edge_steps,
@@ -323,7 +303,7 @@ def test_device_run_refuses_mismatched_schedule_or_seed(tiny):
     from mobigen.generation.split import check_compatible, device_run, edge_run
     from mobigen.generation.wire import WireFormatError
 
-    req = dict(prompt="a cat", condition_rgb_uint8=_condition(64))
+    req = dict(prompt="a cat", condition_rgb_uint8=condition_pattern(64))
     data = edge_run(tiny, condition_type="canny", seed=1, total_steps=3, edge_steps=1, **req)
     with pytest.raises(WireFormatError, match="seed"):
         device_run(tiny, data, expected_seed=2, **req)
@@ -333,13 +313,13 @@ def test_device_run_refuses_mismatched_schedule_or_seed(tiny):
     with pytest.raises(WireFormatError, match="splittable"):
         check_compatible(tiny, dict(tiny.scheduler_config, _class_name="DPMSolverMultistepScheduler"))
     with pytest.raises(WireFormatError, match="does not fit"):
-        device_run(tiny, data, prompt="a cat", condition_rgb_uint8=_condition(128))
+        device_run(tiny, data, prompt="a cat", condition_rgb_uint8=condition_pattern(128))
 
 
 @pytest.mark.parametrize("family, dtype", [("sd15", torch.bfloat16), ("sdxl", torch.float16)])
 def test_half_precision_networks_keep_fp32_trajectory_and_exact_split(family, dtype):
     c = tiny_components(seed=0, conditions=("canny",), family=family, dtype=dtype)
-    cond = prepare_condition(c, _condition(64))
+    cond = prepare_condition(c, condition_pattern(64))
     assert cond.dtype == dtype
     z = initial_latents(c, seed=1, height=64, width=64)
     emb = encode_prompt(c, "a dog")

@@ -24,30 +24,12 @@ from mobigen.generation.denoise import (
     prepare_condition,
 )
 from mobigen.generation.wire import WireFormatError, decode_payload, encode_latent
+from _generation_support import FP16_AMPLIFICATION, FP16_PIXEL_ATOL, condition_pattern, one_torch_thread  # noqa: F401
 
 # Same stated fp16-handoff tolerance as tests/test_generation.py: the final latents stay within
 # FP16_AMPLIFICATION x the rounding bound max|z_k| * 2**-11 of the handed-over latent (measured on these
 # tiny sd35 components: at most 0.91x over T in {3, 6, 12} and every k), decoded images within
 # FP16_PIXEL_ATOL grey levels (measured: 1).
-FP16_AMPLIFICATION = 8.0
-FP16_PIXEL_ATOL = 3
-
-
-def _condition(side: int, seed: int = 0) -> np.ndarray:
-    rng = np.random.default_rng(seed)
-    yy, xx = np.mgrid[0:side, 0:side]
-    img = (((xx // 8 + yy // 8) % 2) * 200).astype(np.uint8)
-    img = np.stack([img, img, img], axis=2)
-    img[rng.random((side, side)) < 0.05] = 255
-    return img
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 
 @pytest.fixture(scope="module")
@@ -57,7 +39,7 @@ def sd35():
 
 @pytest.fixture(scope="module")
 def setup(sd35):
-    cond = prepare_condition(sd35, _condition(64))
+    cond = prepare_condition(sd35, condition_pattern(64))
     z = initial_latents(sd35, seed=3, height=64, width=64)
     emb = encode_prompt(sd35, "a dog surrounded by sunflowers", "blurry")
     return cond, z, emb
@@ -121,7 +103,7 @@ def test_sd35_fp16_wire_carries_16_channels_within_stated_tolerance(sd35, setup)
 def test_sd35_edge_run_device_run_equals_generate(sd35):
     from mobigen.generation.split import device_run, edge_run
 
-    cond_img = _condition(64, seed=1)
+    cond_img = condition_pattern(64, seed=1)
     kw = dict(prompt="a red car", condition_rgb_uint8=cond_img)
     mono = generate(sd35, condition_type="depth", seed=5, total_steps=4, **kw)
     for edge_steps in (0, 2, 4):  # 4 = o_k = 1: the edge decodes and sends the image (eq. 7)
@@ -135,7 +117,7 @@ def test_sd35_edge_run_device_run_equals_generate(sd35):
 def test_sd35_condition_prompt_and_seed_steer_the_result(sd35, setup):
     cond, z, emb = setup
     base = _run(sd35, z, emb, cond, 0, 3, 3)
-    other_cond = prepare_condition(sd35, 255 - _condition(64))
+    other_cond = prepare_condition(sd35, 255 - condition_pattern(64))
     assert not torch.equal(_run(sd35, z, emb, other_cond, 0, 3, 3), base)
     assert not torch.equal(_run(sd35, z, emb, cond, 0, 3, 3, condition_type="depth"), base)
     assert not torch.equal(_run(sd35, z, encode_prompt(sd35, "a cat", "blurry"), cond, 0, 3, 3), base)
@@ -191,7 +173,7 @@ def test_sd35_load_components_from_local_layout_reproduces_tiny(tmp_path, monkey
         assert built.keys() == back.keys() and all(torch.equal(built[k], back[k]) for k in built), name
     built, back = c.controlnets["canny"].state_dict(), loaded.controlnets["canny"].state_dict()
     assert built.keys() == back.keys() and all(torch.equal(built[k], back[k]) for k in built)
-    cond = prepare_condition(c, _condition(64))
+    cond = prepare_condition(c, condition_pattern(64))
     z = initial_latents(c, seed=1, height=64, width=64)
     emb = encode_prompt(loaded, "a teapot")
     out = [_run(comp, z, encode_prompt(comp, "a teapot"), cond, 0, 2, 2) for comp in (c, loaded)]

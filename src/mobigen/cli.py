@@ -34,15 +34,21 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="log at DEBUG level")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for name, module_name in COMMANDS.items():
+    add_command_modules(sub, COMMANDS, run_attr="_run")
+    return parser
+
+
+def add_command_modules(sub: argparse._SubParsersAction, modules: dict[str, str], *, run_attr: str) -> None:
+    """Add one subparser per existing ``mobigen.commands.<module>`` (``HELP``, ``add_arguments``, ``run``);
+    the module's ``run`` is stored on the parsed namespace as ``run_attr``."""
+    for name, module_name in modules.items():
         full = f"mobigen.commands.{module_name}"
         if importlib.util.find_spec(full) is None:
             continue
         module = importlib.import_module(full)
         p = sub.add_parser(name, help=module.HELP, description=module.HELP)
         module.add_arguments(p)
-        p.set_defaults(_run=module.run)
-    return parser
+        p.set_defaults(**{run_attr: module.run})
 
 
 def main(argv: list[str] | None = None) -> int:

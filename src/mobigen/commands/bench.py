@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import importlib
-import importlib.util
 
 HELP = "run a benchmark (controllers, split, vce, extract ...) and report ratios from one run"
 
@@ -19,15 +17,10 @@ BENCHES: dict[str, str] = {
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from mobigen.cli import add_command_modules
+
     sub = parser.add_subparsers(dest="bench", metavar="WHAT", required=True)
-    for name, module_name in BENCHES.items():
-        full = f"mobigen.commands.{module_name}"
-        if importlib.util.find_spec(full) is None:
-            continue
-        module = importlib.import_module(full)
-        p = sub.add_parser(name, help=module.HELP, description=module.HELP)
-        module.add_arguments(p)
-        p.set_defaults(_bench_run=module.run)
+    add_command_modules(sub, BENCHES, run_attr="_bench_run")
 
 
 def run(args: argparse.Namespace) -> int:
