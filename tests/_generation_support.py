@@ -29,3 +29,31 @@ def one_torch_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(n)
+
+
+@pytest.fixture
+def no_network(monkeypatch):
+    """Record and refuse every attempt to resolve a host name or open a socket connection, with the
+    Hugging Face offline switches off (environment unset, huggingface_hub's import-time flag false),
+    so that only the loader's own local-only lookups can keep a test off the network."""
+    import socket
+
+    from diffusers.utils import hub_utils as diffusers_hub
+    from huggingface_hub import constants as hf_constants
+
+    attempts: list[tuple] = []
+
+    def refuse(*args, **kwargs):
+        attempts.append(args)
+        raise OSError("network access attempted during a test that must stay offline")
+
+    for key in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "DIFFUSERS_OFFLINE"):
+        monkeypatch.delenv(key, raising=False)
+    monkeypatch.setattr(hf_constants, "HF_HUB_OFFLINE", False)
+    monkeypatch.setattr(diffusers_hub, "HF_HUB_OFFLINE", False)  # diffusers keeps an import-time copy
+    for name in ("connect", "connect_ex"):
+        monkeypatch.setattr(socket.socket, name, refuse)
+    monkeypatch.setattr(socket, "getaddrinfo", refuse)
+    monkeypatch.setattr(socket, "create_connection", refuse)
+    yield attempts
+    assert not attempts, f"network access attempted: {attempts}"

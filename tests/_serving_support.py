@@ -63,7 +63,7 @@ class FixedController:
     def decide(self, slot):  # noqa: ANN001, ANN201
         from mobigen.system import Decision
 
-        return Decision(T=np.full(slot.K, self.T, dtype=np.int64), o=np.full(slot.K, self.o))
+        return Decision.from_ratio(T=np.full(slot.K, self.T, dtype=np.int64), o=np.full(slot.K, self.o))
 
 
 def small_scenario_file(tmp_path, **changes) -> str:  # noqa: ANN001, ANN003

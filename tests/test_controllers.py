@@ -12,7 +12,7 @@ from mobigen.control.ddc.algorithm import DDCConfig
 from mobigen.control.env import DenoisingEnv
 from mobigen.control.evaluation import heldout_slots
 from mobigen.control.exact import ExactController
-from mobigen.control.fig13 import load_curves, plot_fig13
+from mobigen.control.fig13 import load_curves, log_backends, plot_fig13
 from mobigen.control.random_controller import RandomController
 from mobigen.control.registry import KFallback, make_controller
 from mobigen.control.training import train
@@ -43,19 +43,30 @@ def test_random_controller_is_seeded():
         np.testing.assert_array_equal(a.decide(slot).o, b.decide(slot).o)
 
 
-def test_train_driver_registry_fallback_bench_and_fig13(tmp_path, caplog):
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """One tiny DDC training run on users-3 (K = 3), shared by the tests below: (scenario, result, out dir)."""
+    out = tmp_path_factory.mktemp("ddc")
     sc = preset("users-3")
     env = DenoisingEnv(sc, SyntheticSampler(sc))
     cfg = DDCConfig(hidden=32, batch_size=32, learning_starts=50)
-    res = train("ddc", env, steps=200, seed=0, out_dir=tmp_path, eval_slots=20, eval_every=100,
-                ddc_config=cfg, progress=False, tensorboard=True)
-    assert res.checkpoint.is_file() and (tmp_path / "tb").is_dir()
-    rows = (tmp_path / "ddc_seed0.csv").read_text().splitlines()
+    with one_torch_thread():
+        res = train("ddc", env, steps=200, seed=0, out_dir=out, eval_slots=20, eval_every=100,
+                    ddc_config=cfg, progress=False, tensorboard=True)
+    return sc, res, out
+
+
+def test_train_writes_checkpoint_tensorboard_csv_and_summary(trained):
+    _, res, out = trained
+    assert res.checkpoint.is_file() and (out / "tb").is_dir()
+    rows = (out / "ddc_seed0.csv").read_text().splitlines()
     assert rows[0].startswith("env_steps,test_reward") and len(rows) == 1 + 3  # steps 0, 100, 200
-    summary = json.loads((tmp_path / "ddc_seed0.json").read_text())
+    summary = json.loads((out / "ddc_seed0.json").read_text())
     assert summary["quality_backend"] == "synthetic-test"
 
-    ddc = make_controller("ddc", sc, checkpoint=res.checkpoint)
+
+def test_registry_falls_back_to_exact_for_another_K(trained, caplog):
+    _, res, _ = trained
     slot5 = SyntheticSampler("paper").sample(np.random.default_rng(0))
     wrapped = make_controller("ddc", preset("paper"), checkpoint=res.checkpoint)
     assert isinstance(wrapped, KFallback)
@@ -63,15 +74,25 @@ def test_train_driver_registry_fallback_bench_and_fig13(tmp_path, caplog):
         d = wrapped.decide(slot5)  # K = 5 slot, K = 3 policy: Exact answers, with a warning
     assert "falling back to Exact" in caplog.text and wrapped.n_fallback == 1
     np.testing.assert_array_equal(d.T, ExactController().decide(slot5).T)
+    np.testing.assert_array_equal(d.e, ExactController().decide(slot5).e)
+
+
+def test_registry_falls_back_to_exact_out_of_distribution(trained):
+    sc, res, _ = trained
     other = sc.replace(name="users-3-tight", edge_budget_steps=30.0)  # same K, other budgets: out of distribution
     tight = make_controller("ddc", other, checkpoint=res.checkpoint)
     assert isinstance(tight, KFallback) and "edge_budget_steps" in tight.reason
     slot3 = SyntheticSampler(other).sample(np.random.default_rng(0))
     np.testing.assert_array_equal(tight.decide(slot3).T, ExactController().decide(slot3).T)
 
+
+def test_bench_controllers_compares_with_exact_and_reports_errors(trained):
+    sc, res, _ = trained
+    ddc = make_controller("ddc", sc, checkpoint=res.checkpoint)
     slots = heldout_slots(SyntheticSampler(sc), 30)
-    out = bench_controllers({"ddc": ddc, "exact": ExactController(), "random": RandomController(0),
-                             "sac": FileNotFoundError("no checkpoint")}, slots)
+    with one_torch_thread():
+        out = bench_controllers({"ddc": ddc, "exact": ExactController(), "random": RandomController(0),
+                                 "sac": FileNotFoundError("no checkpoint")}, slots)
     by = {r["controller"]: r for r in out}
     assert by["exact"]["reward_vs_exact"] == pytest.approx(1.0)
     assert "error" in by["sac"]
@@ -83,15 +104,20 @@ def test_train_driver_registry_fallback_bench_and_fig13(tmp_path, caplog):
             assert key in r
     assert by["random"]["violations"] > 0
 
-    exact_mean = float(np.mean([evaluate_decision(s, ExactController().decide(s)).reward for s in slots]))
-    (tmp_path / "ddc_seed1.csv").write_text((tmp_path / "ddc_seed0.csv").read_text())
-    curves = load_curves(tmp_path)
-    assert list(curves["ddc"]["n_seeds"]) == [2, 2, 2]
-    png = plot_fig13(tmp_path, tmp_path / "fig13.png", exact_mean=exact_mean)
-    assert png.stat().st_size > 1000
-    from mobigen.control.fig13 import log_backends
 
-    assert log_backends(tmp_path) == "synthetic-test"  # the label comes from the logs, not a default
+def test_fig13_plots_the_logged_curves_with_their_backend(trained, tmp_path):
+    sc, _, out = trained
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    for seed in (0, 1):  # two seeds of the same curve
+        (logs / f"ddc_seed{seed}.csv").write_text((out / "ddc_seed0.csv").read_text())
+    slots = heldout_slots(SyntheticSampler(sc), 30)
+    exact_mean = float(np.mean([evaluate_decision(s, ExactController().decide(s)).reward for s in slots]))
+    curves = load_curves(logs)
+    assert list(curves["ddc"]["n_seeds"]) == [2, 2, 2]
+    png = plot_fig13(logs, tmp_path / "fig13.png", exact_mean=exact_mean)
+    assert png.stat().st_size > 1000
+    assert log_backends(logs) == "synthetic-test"  # the label comes from the logs, not a default
 
 
 def test_cli_rejects_bad_arguments(tmp_path, capsys):

@@ -6,10 +6,13 @@ import json
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 from test_experiments_support import small_builder
 
+import mobigen
 from mobigen.cli import main
 from mobigen.experiments.outputs import write_all
+from mobigen.experiments.results import SCHEMA_VERSION, PointSummary, ResultsFile
 from mobigen.experiments.runner import METHOD_KEYS, EvalConfig, evaluate
 
 REQUIRED = ("satisfaction", "qoe", "q_I", "q_T", "uplink_kb", "downlink_kb", "latency_s")
@@ -42,6 +45,7 @@ def test_output_folder_is_complete(small_run):
     assert set(r["fig12b"]) == {"None", "Resolution only", "Quality only", "Both"}
     assert set(r["fig14"]["series"]) == set(METHOD_KEYS) and set(r["fig15b"]["series"]) == {"oqc", "ours"}
     assert r["paper"]["satisfaction"]["ours"] == 0.91
+    assert ev.results.runtime.dqn_trainings == 1  # SemGen's DQN: once per run, though main and Fig. 14 use K = 5, 7
     rows = {c["quantity"]: c for c in r["comparison"]}
     ours = rows["satisfaction Ours (surrogate)"]
     assert ours["paper"] == 0.91 and ours["ours"] == pytest.approx(r["methods"]["ours"]["satisfaction"])
@@ -86,10 +90,77 @@ def test_same_seed_same_results(small_run):
     _, ev, _ = small_run
     cfg = ev.config
     again = evaluate(cfg, builder=small_builder(seed=cfg.seed), progress=False)
-    a, b = _strip_runtime(ev.results), _strip_runtime(again.results)
-    for key in ("comparison", "claims", "differences", "paper", "figures", "fig15a", "fig13", "notes"):
-        a.pop(key, None)  # added by write_all
-    assert json.dumps(a, sort_keys=True, default=str) == json.dumps(b, sort_keys=True, default=str)
+    assert json.dumps(ev.results.without_runtime(), sort_keys=True) == json.dumps(again.results.without_runtime(),
+                                                                                  sort_keys=True)
+
+
+def test_results_json_is_versioned_and_loads_back(small_run, tmp_path):
+    out, ev, _ = small_run
+    path = out / "results.json"
+    r = json.loads(path.read_text())
+    assert r["schema_version"] == SCHEMA_VERSION
+    loaded = ResultsFile.load(path)
+    assert loaded.to_json() == path.read_text()  # typed round trip, byte for byte
+    assert loaded.fig14.series["ours"][7].satisfaction == r["fig14"]["series"]["ours"]["7"]["satisfaction"]
+    r["schema_version"] = SCHEMA_VERSION + 1
+    (tmp_path / "old.json").write_text(json.dumps(r))
+    with pytest.raises(ValueError, match="schema_version"):
+        ResultsFile.load(tmp_path / "old.json")
+
+
+def test_results_are_frozen_and_refuse_unknown_fields(small_run):
+    _, ev, _ = small_run
+    with pytest.raises(ValidationError):
+        ev.results.methods["ours"].satisfaction = 1.0
+    with pytest.raises(ValidationError, match="satisfacton"):
+        PointSummary(**{**ev.results.fig12a["VCE"].model_dump(), "satisfacton": 0.5})
+
+
+def test_report_has_no_local_folder_and_names_the_shipped_logs_by_package(small_run):
+    out, ev, _ = small_run
+    text = (out / "report.md").read_text()
+    package = str(Path(mobigen.__file__).resolve().parent)
+    assert package not in text and package not in (out / "results.json").read_text()
+    r = ResultsFile.load(out / "results.json")
+    if r.fig13 is not None:  # drawn from the shipped logs
+        assert r.fig13.log_dir == "mobigen/data/fig13" and "(mobigen/data/fig13)" in text
+
+
+def test_prose_reads_the_paper_table(small_run, monkeypatch):
+    # the sentences take the paper's numbers from PAPER: another table gives other sentences
+    from mobigen.experiments import report
+    from mobigen.experiments.paper import PaperNumbers
+
+    _, ev, _ = small_run
+    before = " ".join(report.differences(ev.results))
+    assert "vs the paper's 9.5 s" in before and "(paper: ≈ 3×)" in before
+    monkeypatch.setattr(report, "PAPER", PaperNumbers(latency_s={"ours": 12.25, "aaas": 13.75},
+                                                      semgen_uplink_vs_ours=4.5, vce_latency_s=0.75))
+    after = " ".join(report.differences(ev.results))
+    assert "vs the paper's 12.25 s" in after and "12.25 s and 13.75 s" in after and "(paper: ≈ 4.5×)" in after
+    assert "≈ 0.75 s extraction + upload" in after and "the paper's 9.5 s" not in after
+    rows = {c.quantity: c for c in report.comparisons(ev.results)}
+    assert rows["latency Ours"].paper == 12.25
+
+
+def test_report_template_is_package_data():
+    from importlib.resources import files
+
+    assert (files("mobigen.experiments") / "templates" / "report.md.j2").is_file()
+
+
+def test_cli_json_to_stdout(small_run, tmp_path, monkeypatch, capsys):
+    from mobigen.experiments import runner
+
+    _, ev, _ = small_run
+    monkeypatch.setattr(runner, "evaluate", lambda cfg, progress: ev)  # the CLI's plumbing, not a new run
+    assert main(["evaluate", "--out", str(tmp_path / "o"), "--json", "-", "--no-progress"]) == 0
+    got = capsys.readouterr()
+    r = json.loads(got.out)  # stdout is the JSON only; the table went to stderr
+    assert r["schema_version"] == SCHEMA_VERSION and r == json.loads((tmp_path / "o" / "results.json").read_text())
+    assert "quality numbers are surrogate numbers" in got.err
+    assert main(["evaluate", "--out", str(tmp_path / "p"), "--json", str(tmp_path / "no" / "r.json")]) == 2
+    assert "--json" in capsys.readouterr().err
 
 
 def test_cli_bad_input(tmp_path, capsys):
@@ -119,7 +190,7 @@ def test_sweep_scenarios_are_named_like_their_presets():
     assert s.name == "mine-7" and s.num_users == 7 and s.eta_per_s == 0.05
 
 
-def test_registry_fallback_is_labelled_and_ddc_claims_are_not_checked_on_it():
+def test_registry_fallback_is_typed_and_ddc_claims_are_not_checked_on_it(small_run):
     from mobigen.control.ddc.algorithm import DDCAgent, DDCConfig
     from mobigen.control.ddc.controller import DDCController
     from mobigen.control.exact import ExactController
@@ -134,44 +205,37 @@ def test_registry_fallback_is_labelled_and_ddc_claims_are_not_checked_on_it():
     ddc = DDCController.from_agent(agent, preset("paper"))
     b = MethodBuilder(seed=0, dqn_steps=100, controller_factory=lambda name, s: KFallback(
         ddc, ExactController(), reason="trained on 'paper', differs in device_budget_ratios"))
-    ctrl = b.controller("ddc", sc)  # same K as the policy, other budgets: every slot goes to Exact
-    assert "→exact" in ctrl.eval_label and any("device_budget_ratios" in v for v in b.notes.values())
+    _, ran_as = b.controller("ddc", sc)  # same K as the policy, other budgets: every slot goes to Exact
+    assert ran_as.controller == "exact" and "device_budget_ratios" in ran_as.reason
+    assert any("device_budget_ratios" in v for v in b.notes.values())
     fits = MethodBuilder(seed=0, dqn_steps=100, controller_factory=lambda name, s: KFallback(ddc, ExactController()))
-    assert not hasattr(fits.controller("ddc", preset("paper")), "eval_label") and not fits.notes
+    assert fits.controller("ddc", preset("paper"))[1] is None and not fits.notes
 
-    def summary(controller):
-        return {"label": "x", "satisfaction": 0.9, "reward": 1.0, "uplink_kb": 1.0, "downlink_kb": 1.0,
-                "latency_s": 1.0, "controller": controller}
+    res = small_run[1].results
+    assert res.methods["ours"].ran_as is None
+    assert sum(c.claim.startswith("DDC") for c in claims(res)) == 2
+    fell_back = res.methods["ours"].model_copy(update={"ran_as": ran_as})
+    res = res.model_copy(update={"methods": {**res.methods, "ours": fell_back}})
+    assert not any(c.claim.startswith("DDC") for c in claims(res))
+    assert any("Ours is VCE + Exact, not DDC" in c.evidence for c in claims(res))
 
-    res = {"methods": {"ours": summary(ctrl.eval_label), "oqc": summary("oqc"), "exact": summary("exact")}}
-    assert not any(c["claim"].startswith("DDC") for c in claims(res))
-    res["methods"]["ours"] = summary("ddc")
-    assert sum(c["claim"].startswith("DDC") for c in claims(res)) == 2
 
-
-def _shipped_missing() -> str | None:
+def _assert_shipped_data() -> None:
+    """The shipped profile and DDC checkpoint are part of the package: missing means broken, not skipped."""
+    from mobigen.control.registry import SHIPPED
     from mobigen.system.profile import default_profile_path
 
-    if not default_profile_path().is_file():
-        return f"the shipped profile {default_profile_path()} is not there yet"
-    try:
-        from mobigen.control.registry import SHIPPED
-    except ImportError:
-        return "mobigen.control.registry is missing"
-    if not SHIPPED["ddc"].is_file():
-        return f"the shipped DDC checkpoint {SHIPPED['ddc']} is not there yet"
-    return None
+    assert default_profile_path().is_file(), f"the shipped profile {default_profile_path()} is missing"
+    assert SHIPPED["ddc"].is_file(), f"the shipped DDC checkpoint {SHIPPED['ddc']} is missing"
 
 
 @pytest.fixture(scope="module")
 def quick_runs(tmp_path_factory):
-    why = _shipped_missing()
-    if why:
-        pytest.skip(why)
+    _assert_shipped_data()
     outs = []
     for i in range(2):
         out = tmp_path_factory.mktemp(f"quick{i}")
-        assert main(["evaluate", "--quick", "--no-progress", "--out", str(out)]) == 0
+        assert main(["evaluate", "--quick", "--no-progress", "--out", str(out), "--json", str(out / "copy.json")]) == 0
         outs.append(out)
     return outs
 
@@ -186,6 +250,8 @@ def test_quick_cli_end_to_end(quick_runs):
     assert (out / "report.md").is_file() and len(list(out.glob("*.png"))) >= 10
     # the report names the command that reproduces it (from the parsed arguments, not the host's argv)
     assert f"Command: `mobigen evaluate --quick --scenario paper --seed 0 --out {out}`" in (out / "report.md").read_text()
+    assert (out / "copy.json").read_text() == (out / "results.json").read_text() + "\n"  # --json PATH
+    assert r["runtime"]["dqn_trainings"] == 1  # SemGen's DQN trained once per run, sweeps included
 
 
 def test_quick_cli_same_seed_same_numbers(quick_runs):

@@ -19,7 +19,7 @@ from mobigen.system import Decision, evaluate_decision
 
 def _decision():
     # user 0 all on the edge (image back), users 1-4 split (latent back), user 4 fully local (e = 0)
-    return Decision(T=np.array([10, 12, 14, 10, 8]), o=np.array([1.0, 0.5, 0.5, 0.3, 0.05]))
+    return Decision.from_ratio(T=np.array([10, 12, 14, 10, 8]), o=np.array([1.0, 0.5, 0.5, 0.3, 0.05]))
 
 
 def test_account_matches_system_model():
@@ -124,7 +124,7 @@ def test_serial_edge_on_records():
         assert np.all(rec.latency_serial_s(order) >= rec.latency_s - 1e-12)
     assert rec.latency_serial_s().max() > rec.latency_s.max()  # 4 users queue behind each other's edge steps
     # only user 0 contacts the edge (the others generate locally, OQC+-style): equal to eqs. (6)/(7)
-    one = Decision(T=np.array([10, 12, 14, 10, 8]), o=np.array([0.5, 0.0, 0.0, 0.0, 0.0]))
+    one = Decision.from_ratio(T=np.array([10, 12, 14, 10, 8]), o=np.array([0.5, 0.0, 0.0, 0.0, 0.0]))
     lo = np.array([False, True, True, True, True])
     r1 = account(slot, one, evaluate_decision(slot, one), slot_index=1, local_only=lo)
     assert r1.uses_edge.tolist() == [True, False, False, False, False]

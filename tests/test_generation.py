@@ -7,6 +7,7 @@ where the property does not depend on size; one test runs the full 512x512 condi
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -29,8 +30,9 @@ from mobigen.generation.denoise import (
     make_scheduler,
     prepare_condition,
 )
-from mobigen.generation.wire import decode_payload, encode_latent
-from _generation_support import FP16_AMPLIFICATION, FP16_PIXEL_ATOL, condition_pattern, one_torch_thread  # noqa: F401
+from mobigen.generation.wire import MAX_CONTROLNET_SCALE, MAX_GUIDANCE_SCALE, decode_payload, encode_latent
+from _generation_support import FP16_AMPLIFICATION, FP16_PIXEL_ATOL, condition_pattern  # noqa: F401
+from _generation_support import no_network, one_torch_thread  # noqa: F401 - fixtures
 
 # diffusers' Euler scheduler calls np.array(copy=False) on a tensor under numpy 2 (library-internal).
 pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning")
@@ -173,10 +175,10 @@ def test_tiny_components_are_seeded_and_leave_global_rng_alone():
     assert torch.equal(before, after)
     b = tiny_components(seed=4, conditions=("seg",))
     c = tiny_components(seed=5, conditions=("seg",))
-    for (n, pa), (_, pb), (_, pc) in zip(a.unet.named_parameters(), b.unet.named_parameters(),
-                                          c.unet.named_parameters()):
+    for (n, pa), (_, pb), (_, pc) in zip(a.denoiser.named_parameters(), b.denoiser.named_parameters(),
+                                          c.denoiser.named_parameters()):
         assert torch.equal(pa, pb), n
-    assert any(not torch.equal(pa, pc) for pa, pc in zip(a.unet.parameters(), c.unet.parameters()))
+    assert any(not torch.equal(pa, pc) for pa, pc in zip(a.denoiser.parameters(), c.denoiser.parameters()))
     # the zero-initialised ControlNet projections were given weights, so the condition matters
     assert torch.count_nonzero(a.controlnets["seg"].controlnet_mid_block.weight) > 0
 
@@ -220,45 +222,122 @@ def test_refuses_bad_arguments(tiny, setup):
         tiny_components(family="flux")
 
 
+@pytest.mark.parametrize("field", ["guidance_scale", "controlnet_scale"])
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), -float("inf"), -0.5, 1e30, True, "2", None])
+def test_refuses_non_finite_or_out_of_range_scales(tiny, setup, field, value):
+    from mobigen.generation.split import edge_run
+
+    cond, z, emb = setup
+    with pytest.raises(ValueError, match=field):
+        denoise(tiny, latents=z, start=0, end=1, total_steps=2, embeddings=emb, condition_image=cond,
+                condition_type="canny", **{field: value})
+    with pytest.raises(ValueError, match=field):  # refused before any step, also for a zero-step slice
+        edge_run(tiny, prompt="a cat", condition_rgb_uint8=condition_pattern(64), condition_type="canny", seed=1,
+                 total_steps=2, edge_steps=0, **{field: value})
+
+
+def test_scales_at_the_edges_of_their_range_are_accepted(tiny, setup):
+    cond, z, emb = setup
+    run = dict(latents=z, start=0, end=2, total_steps=2, embeddings=emb, condition_image=cond, condition_type="canny")
+    no_cn = denoise(tiny, controlnet_scale=0.0, guidance_scale=np.float32(1.0), **run)
+    assert torch.isfinite(no_cn).all()
+    assert not torch.equal(no_cn, denoise(tiny, controlnet_scale=1, guidance_scale=1.0, **run))
+    assert torch.isfinite(denoise(tiny, controlnet_scale=MAX_CONTROLNET_SCALE, guidance_scale=MAX_GUIDANCE_SCALE,
+                                  **run)).all()
+
+
 # ------------------------------------------------------------------ loading local weights
+
+
+def _save_hf_cache_entry(save, cache, repo_id, revision="abc123"):
+    """Write one repository the way huggingface_hub caches it: refs/main naming a snapshot folder."""
+    entry = cache / ("models--" + repo_id.replace("/", "--"))
+    (entry / "refs").mkdir(parents=True)
+    (entry / "refs" / "main").write_text(revision)
+    save(entry / "snapshots" / revision)
+    return entry
+
+
+def _save_base(c, folder):
+    """Write tiny SD1.5 base components as a diffusers-format folder."""
+    from diffusers import DDIMScheduler
+
+    c.denoiser.save_pretrained(folder / "unet")
+    c.vae.save_pretrained(folder / "vae")
+    c.text_encoder.save_pretrained(folder / "text_encoder")
+    c.tokenizer.save_pretrained(folder / "tokenizer")
+    DDIMScheduler.from_config(dict(c.scheduler_config)).save_pretrained(folder / "scheduler")
+    (folder / "model_index.json").write_text(json.dumps({"_class_name": "StableDiffusionPipeline"}))
 
 
 def _save_layout(c, root, hf_cache_controlnet: bool = False):
     """Write tiny components in the documented on-disk layout (diffusers format)."""
-    from diffusers import DDIMScheduler
-
     base = root / "stable-diffusion-v1-5"
-    c.unet.save_pretrained(base / "unet")
-    c.vae.save_pretrained(base / "vae")
-    c.text_encoder.save_pretrained(base / "text_encoder")
-    c.tokenizer.save_pretrained(base / "tokenizer")
-    DDIMScheduler.from_config(dict(c.scheduler_config)).save_pretrained(base / "scheduler")
-    (base / "model_index.json").write_text(json.dumps({"_class_name": "StableDiffusionPipeline"}))
+    _save_base(c, base)
     if hf_cache_controlnet:
-        entry = root / "models--lllyasviel--control_v11p_sd15_canny"
-        (entry / "refs").mkdir(parents=True)
-        (entry / "refs" / "main").write_text("abc123")
-        c.controlnets["canny"].save_pretrained(entry / "snapshots" / "abc123")
+        _save_hf_cache_entry(c.controlnets["canny"].save_pretrained, root, "lllyasviel/control_v11p_sd15_canny")
     else:
         c.controlnets["canny"].save_pretrained(root / "control_v11p_sd15_canny")
     return base
 
 
+def _same_latents(a, b):
+    cond = prepare_condition(a, condition_pattern(64))
+    z = initial_latents(a, seed=1, height=64, width=64)
+    out = [_run(comp, z, encode_prompt(comp, "a teapot"), cond, 0, 2, 2) for comp in (a, b)]
+    return torch.equal(out[0], out[1])
+
+
 @pytest.mark.parametrize("hf_cache", [False, True])
-def test_load_components_from_local_layout_reproduces_tiny(tmp_path, hf_cache, monkeypatch):
-    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+def test_load_components_from_local_layout_reproduces_tiny(tmp_path, hf_cache, no_network):
     c = tiny_components(seed=2, conditions=("canny",))
     _save_layout(c, tmp_path, hf_cache_controlnet=hf_cache)
     loaded = load_components(tmp_path, conditions=("canny",))
     assert loaded.family == "sd15" and loaded.conditions == ("canny",)
-    assert "HF_HUB_OFFLINE" not in __import__("os").environ  # restored after the load
-    cond = prepare_condition(c, condition_pattern(64))
-    z = initial_latents(c, seed=1, height=64, width=64)
-    out = []
-    for comp in (c, loaded):
-        emb = encode_prompt(comp, "a teapot")
-        out.append(_run(comp, z, emb, cond, 0, 2, 2))
-    assert torch.equal(out[0], out[1])
+    assert _same_latents(c, loaded)
+
+
+def test_load_components_from_default_hf_cache_offline(tmp_path, monkeypatch, no_network):
+    """No path: MOBIGEN_SD_DIR unset, so huggingface_hub's cache folder is searched, with its own
+    revision resolution (refs/main), and no network call is attempted although HF_HUB_OFFLINE is unset."""
+    from huggingface_hub import constants as hf_constants
+
+    cache = tmp_path / "hub"
+    monkeypatch.delenv("MOBIGEN_SD_DIR", raising=False)
+    monkeypatch.setattr(hf_constants, "HF_HUB_CACHE", str(cache))
+    with pytest.raises(FileNotFoundError, match=f"stable-diffusion-v1-5.*Searched: {re.escape(str(cache))}.*Nothing is downloaded"):
+        load_components(conditions=("canny",))
+    c = tiny_components(seed=2, conditions=("canny",))
+    entry = _save_hf_cache_entry(lambda d: _save_base(c, d), cache, "stable-diffusion-v1-5/stable-diffusion-v1-5")
+    (entry / "snapshots" / "zzz999").mkdir()  # a newer snapshot that refs/main does not name
+    (entry / "snapshots" / "zzz999" / "model_index.json").write_text("not json")
+    with pytest.raises(FileNotFoundError, match="ControlNet lllyasviel/control_v11p_sd15_canny"):
+        load_components(conditions=("canny",))
+    _save_hf_cache_entry(c.controlnets["canny"].save_pretrained, cache, "lllyasviel/control_v11p_sd15_canny")
+    loaded = load_components(conditions=("canny",))
+    assert loaded.extra["base_dir"] == str(entry / "snapshots" / "abc123")
+    assert _same_latents(c, loaded)
+
+
+@pytest.mark.parametrize("flag", [None, True, False])
+def test_load_sdxl_reads_the_pipeline_empty_prompt_flag(tmp_path, flag, no_network):
+    from diffusers import DDIMScheduler
+
+    c = tiny_components(seed=2, conditions=("canny",), family="sdxl")
+    base = tmp_path / "stable-diffusion-xl-base-1.0"
+    for name in ("denoiser", "vae", "text_encoder", "tokenizer", "text_encoder_2", "tokenizer_2"):
+        getattr(c, name).save_pretrained(base / ("unet" if name == "denoiser" else name))
+    DDIMScheduler.from_config(dict(c.scheduler_config)).save_pretrained(base / "scheduler")
+    index = {"_class_name": "StableDiffusionXLPipeline"}
+    if flag is not None:
+        index["force_zeros_for_empty_prompt"] = flag
+    (base / "model_index.json").write_text(json.dumps(index))
+    c.controlnets["canny"].save_pretrained(tmp_path / "controlnet-canny-sdxl-1.0")
+    loaded = load_components(tmp_path, conditions=("canny",), family="sdxl")
+    assert loaded.force_zeros_for_empty_prompt is (flag is not False)  # diffusers' default: true
+    assert bool(torch.count_nonzero(encode_prompt(loaded, "a cat").negative) == 0) is (flag is not False)
+    if flag is not False:
+        assert _same_latents(c, loaded)
 
 
 def test_load_components_names_what_is_missing(tmp_path):
@@ -361,7 +440,7 @@ def test_tiny_components_built_in_parallel_threads_are_identical():
     assert not errors and len(built) == 4
     ref = tiny_components(3, conditions=("canny",))
     for c in built.values():
-        for name in ("unet", "vae", "text_encoder"):
+        for name in ("denoiser", "vae", "text_encoder"):
             a, b = getattr(ref, name).state_dict(), getattr(c, name).state_dict()
             assert all(torch.equal(a[k], b[k]) for k in a), name
         a, b = ref.controlnet("canny").state_dict(), c.controlnet("canny").state_dict()

@@ -25,6 +25,7 @@ from mobigen.generation.denoise import (
 )
 from mobigen.generation.wire import WireFormatError, decode_payload, encode_latent
 from _generation_support import FP16_AMPLIFICATION, FP16_PIXEL_ATOL, condition_pattern, one_torch_thread  # noqa: F401
+from _generation_support import no_network  # noqa: F401 - fixture
 
 # Same stated fp16-handoff tolerance as tests/test_generation.py: the final latents stay within
 # FP16_AMPLIFICATION x the rounding bound max|z_k| * 2**-11 of the handed-over latent (measured on these
@@ -55,7 +56,7 @@ def test_sd35_components_have_the_sd3_interfaces(sd35, setup):
     from transformers import CLIPTextModelWithProjection, T5EncoderModel
 
     cond, z, emb = setup
-    assert isinstance(sd35.unet, SD3Transformer2DModel)
+    assert isinstance(sd35.denoiser, SD3Transformer2DModel)
     assert all(isinstance(cn, SD3ControlNetModel) for cn in sd35.controlnets.values())
     assert isinstance(sd35.text_encoder, CLIPTextModelWithProjection)
     assert isinstance(sd35.text_encoder_2, CLIPTextModelWithProjection)
@@ -65,7 +66,7 @@ def test_sd35_components_have_the_sd3_interfaces(sd35, setup):
     assert tuple(z.shape) == (1, 16, 8, 8)
     # 77 CLIP tokens (L+G hidden zero-padded to T5 width) followed by the T5 tokens; pooled = L + G
     assert emb.positive.shape == (1, 77 + 32, sd35.text_encoder_3.config.d_model)
-    assert emb.pooled_positive.shape == (1, sd35.unet.config.pooled_projection_dim)
+    assert emb.pooled_positive.shape == (1, sd35.denoiser.config.pooled_projection_dim)
     assert isinstance(make_scheduler(sd35, 4), FlowMatchEulerDiscreteScheduler)
     assert dict(sd35.scheduler_config) == SD35_SCHEDULER_CONFIG
 
@@ -151,7 +152,7 @@ def _save_sd35_layout(c, root):
     from diffusers import FlowMatchEulerDiscreteScheduler
 
     base = root / "stable-diffusion-3.5-large"
-    c.unet.save_pretrained(base / "transformer")
+    c.denoiser.save_pretrained(base / "transformer")
     c.vae.save_pretrained(base / "vae")
     for i, suffix in ((1, ""), (2, "_2"), (3, "_3")):
         getattr(c, "text_encoder" + ("" if i == 1 else f"_{i}")).save_pretrained(base / f"text_encoder{suffix}")
@@ -161,14 +162,13 @@ def _save_sd35_layout(c, root):
     c.controlnets["canny"].save_pretrained(root / "stable-diffusion-3.5-large-controlnet-canny")
 
 
-def test_sd35_load_components_from_local_layout_reproduces_tiny(tmp_path, monkeypatch):
-    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+def test_sd35_load_components_from_local_layout_reproduces_tiny(tmp_path, no_network):
     c = tiny_components(seed=2, conditions=("canny",), family="sd35")
     _save_sd35_layout(c, tmp_path)
     loaded = load_components(tmp_path, conditions=("canny",), family="sd35")
     assert loaded.family == "sd35" and loaded.conditions == ("canny",) and loaded.latent_channels == 16
     assert loaded.controlnets["canny"].pos_embed is not None  # shared from the transformer on load
-    for name in ("unet", "vae", "text_encoder", "text_encoder_2", "text_encoder_3"):
+    for name in ("denoiser", "vae", "text_encoder", "text_encoder_2", "text_encoder_3"):
         built, back = getattr(c, name).state_dict(), getattr(loaded, name).state_dict()
         assert built.keys() == back.keys() and all(torch.equal(built[k], back[k]) for k in built), name
     built, back = c.controlnets["canny"].state_dict(), loaded.controlnets["canny"].state_dict()

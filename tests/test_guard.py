@@ -1,5 +1,6 @@
 """The feasibility guard: any decision, repaired, satisfies (11)-(13); quality is kept when it can be."""
 
+
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -24,9 +25,9 @@ def slot_and_decision(draw):
         device_budget_ratios=tuple(draw(st.lists(st.floats(0.0, 0.4), min_size=5, max_size=5))),
     )
     slot = SyntheticSampler(sc).sample(np.random.default_rng(draw(st.integers(0, 2**31))))
-    T = np.array(draw(st.lists(st.integers(-5, steps_max + 10), min_size=K, max_size=K)))
-    o = np.array(draw(st.lists(st.floats(-1.0, 2.0), min_size=K, max_size=K)))
-    return slot, Decision(T=T, o=o)
+    T = np.array(draw(st.lists(st.integers(1, steps_max + 10), min_size=K, max_size=K)))
+    e = np.array([draw(st.integers(0, int(t))) for t in T])
+    return slot, Decision(T=T, e=e)
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -58,7 +59,7 @@ def test_feasible_decision_is_untouched_and_exact_needs_no_repair():
             n_feasible += 1
             assert not res.repaired and res.n_repairs == 0
             np.testing.assert_array_equal(res.decision.T, d.T)
-            np.testing.assert_array_equal(res.decision.o, d.o)
+            np.testing.assert_array_equal(res.decision.e, d.e)
     # Exact maximises eq. (26), whose budget terms are penalties, so it may exceed a budget; on the
     # paper preset it almost never does — the test must not pass vacuously
     assert n_feasible >= 15
@@ -67,7 +68,7 @@ def test_feasible_decision_is_untouched_and_exact_needs_no_repair():
 def test_device_repair_costs_no_quality():
     slot = SyntheticSampler("paper").sample(np.random.default_rng(1))
     # every user all-local at T=10: (13) is violated for small devices, the edge has room
-    d = Decision(T=np.full(5, 10), o=np.full(5, 0.05))
+    d = Decision(T=np.full(5, 10), e=np.zeros(5, dtype=np.int64))
     res = guard(slot, d)
     assert res.repaired and res.quality_lost == 0.0
     np.testing.assert_array_equal(res.decision.T, d.T)
@@ -76,7 +77,7 @@ def test_device_repair_costs_no_quality():
 
 def test_edge_overload_loses_least_quality():
     slot = SyntheticSampler("paper").sample(np.random.default_rng(2))
-    d = Decision(T=np.full(5, 30), o=np.ones(5))  # 150 edge steps, C_E = 60
+    d = Decision(T=np.full(5, 30), e=np.full(5, 30))  # 150 edge steps, C_E = 60
     res = guard(slot, d)
     out = evaluate_decision(slot, res.decision)
     assert out.report.hard_feasible and res.quality_lost > 0
@@ -103,7 +104,7 @@ def test_guarded_counts_repairs():
 def test_wrong_size_decision_is_refused():
     slot = SyntheticSampler("paper").sample(np.random.default_rng(0))
     with pytest.raises(ValueError, match="users"):
-        guard(slot, Decision(T=np.array([10, 10]), o=np.array([0.5, 0.5])))
+        guard(slot, Decision(T=np.array([10, 10]), e=np.array([5, 5])))
 
 
 def test_edge_overload_repair_is_the_exact_least_quality_loss():
@@ -118,7 +119,7 @@ def test_edge_overload_repair_is_the_exact_least_quality_loss():
         slot = SyntheticSampler(sc).sample(rng)
         p = slot.params
         T0 = rng.integers(5, 9, size=3)
-        res = guard(slot, Decision(T=T0, o=np.ones(3)))
+        res = guard(slot, Decision(T=T0, e=T0))
         D = np.floor(slot.device_budget / p.eps0 + 1e-9)
         cap = np.floor(p.edge_budget_steps + 1e-9)
         if np.sum(np.maximum(0, T0 - D)) <= cap or np.sum(np.maximum(0, p.steps_min - D)) > cap:

@@ -18,7 +18,7 @@ from mobigen.conditions.fidelity import fidelity
 from mobigen.conditions.profiler import DEFAULT_CODECS, profile_dataset
 from mobigen.scenario import ALPHAS, BETAS, CONDITIONS
 from mobigen.settings import dataset_dir, weights_dir
-from mobigen.system.profile import ProfileTable, default_profile_path
+from mobigen.system.profile import TIMING_COLUMNS, ProfileTable, default_profile_path, table_paths
 
 GRID = dict(alphas=(0.25, 1.0), betas=(0.2, 1.0))
 
@@ -102,6 +102,7 @@ def test_profile_is_deterministic_and_roundtrips(dataset: Path, tmp_path: Path) 
     path = a.save(tmp_path / "out" / "p.csv")
     back = ProfileTable.load(path)
     assert back.frame[cols].equals(a.frame[cols]) and back.meta["metric"] == a.meta["metric"]
+    assert back.frame["extract_s"].equals(a.frame["extract_s"])  # joined back from p.timing.csv
 
 
 def test_profile_validates_arguments(dataset: Path) -> None:
@@ -146,18 +147,74 @@ def test_profile_real_image_all_conditions(tmp_path: Path) -> None:
 def test_shipped_default_profile() -> None:
     path = default_profile_path()
     assert path.is_file(), f"the package must ship {path} (written by `mobigen profile`)"
-    assert path.stat().st_size < 5_000_000
+    assert path.name.endswith(".csv.gz") and path.stat().st_size < 1_000_000  # compressed
     table = ProfileTable.load(path)
     f, meta = table.frame, table.meta
+    assert list(f.columns) == ["image", "condition", "alpha", "beta", "codec", "bytes", "fidelity", "extract_s"]
     assert meta["n_images"] == f["image"].nunique() >= 150
     assert set(f["condition"]) == set(CONDITIONS)
     assert set(meta["metric"]) == set(CONDITIONS)
     assert "fallback" not in " ".join(meta["extractor_backends"].values())
     counts = f.groupby(["condition", "codec"]).size()
     assert (counts == meta["n_images"] * len(ALPHAS) * len(BETAS)).all()
+    assert not f.duplicated(["image", "condition", "alpha", "beta", "codec"]).any()  # one row per image x config
+    assert len(f) == meta["n_images"] * sum(len(v) for v in meta["codecs"].values()) * len(ALPHAS) * len(BETAS)
     assert f["fidelity"].between(0, 1).all() and (f["bytes"] > 0).all() and (f["extract_s"] > 0).all()
     for cond, codecs in meta["codecs"].items():
         assert set(f[f.condition == cond]["codec"]) == set(codecs)
+
+
+def test_shipped_profile_keeps_machine_timings_apart() -> None:
+    import pandas as pd
+
+    table_file, timing_file, meta_file = table_paths(default_profile_path())
+    assert timing_file.is_file() and meta_file.is_file()
+    stored = pd.read_csv(table_file)
+    assert not [c for c in stored.columns if c.endswith("_s")]  # no machine-specific column in the profile
+    times = pd.read_csv(timing_file)
+    assert list(times.columns) == TIMING_COLUMNS and timing_file.stat().st_size < 100_000
+    assert not times.duplicated(["image", "condition"]).any()
+    pairs = stored[["image", "condition"]].drop_duplicates()
+    assert len(times) == len(pairs) == pairs.merge(times, on=["image", "condition"]).shape[0]
+
+
+def test_shipped_profile_is_the_table_the_checkpoints_were_trained_on() -> None:
+    """Compressing the profile and moving the timings apart changed no number: written back as one
+    CSV, the loaded table is byte for byte the old ``profile.csv`` whose digest data/fig13/README.md
+    records for the shipped checkpoints."""
+    import hashlib
+    import re
+
+    readme = (default_profile_path().parent / "fig13" / "README.md").read_text(encoding="utf-8")
+    recorded = re.search(r"sha256 ([0-9a-f]{64})", readme)
+    assert recorded, "data/fig13/README.md must record the profile's sha256"
+    text = ProfileTable.load(default_profile_path()).frame.to_csv(index=False)
+    assert hashlib.sha256(text.encode()).hexdigest() == recorded.group(1)
+
+
+def test_profile_storage_round_trips_compressed_split_and_legacy(tmp_path: Path) -> None:
+    from _vce_fixtures import synthetic_profile
+
+    prof = synthetic_profile(n_images=2)
+    prof.frame.loc[prof.frame["image"] == "img1.jpg", "extract_s"] = 0.02  # a time per (image, condition)
+    gz = prof.save(tmp_path / "p.csv.gz")
+    assert gz.name == "p.csv.gz" and (tmp_path / "p.timing.csv").is_file() and (tmp_path / "p.json").is_file()
+    for name in ("p.csv.gz", "p.csv", "p.json"):  # the .csv name finds the compressed table
+        back = ProfileTable.load(tmp_path / name)
+        assert back.frame.equals(ProfileTable.load(gz).frame)
+    back = ProfileTable.load(gz)
+    assert back.frame.drop(columns="image").equals(prof.frame.drop(columns="image").astype(back.frame.dtypes.drop("image").to_dict()))
+    assert list(back.frame["image"]) == list(prof.frame["image"]) and back.meta == prof.meta
+    legacy = tmp_path / "old" / "q.csv"  # one CSV that still holds extract_s (the old layout)
+    legacy.parent.mkdir()
+    prof.frame.to_csv(legacy, index=False)
+    assert ProfileTable.load(legacy).frame.equals(back.frame)
+    (tmp_path / "p.timing.csv").write_text("image,condition,extract_s\nimg0.jpg,canny,0.01\n")
+    with pytest.raises(ValueError, match="extract_s"):
+        ProfileTable.load(gz)
+    bad = ProfileTable(frame=prof.frame.assign(extract_s=np.arange(len(prof.frame), dtype=float)))
+    with pytest.raises(ValueError, match="extract_s"):
+        bad.save(tmp_path / "r.csv")
 
 
 def test_profile_command_refuses_folder_out_and_empty_dataset(dataset: Path, tmp_path: Path,

@@ -154,9 +154,18 @@ def test_calibration_needs_falling_fidelity():
 
 
 def test_deterministic():
-    a = SurrogateQuality(synthetic_profile(seed=3), seed=0).scores(np.arange(4), 0.5, 0.5, 12)
-    b = SurrogateQuality(synthetic_profile(seed=3), seed=1).scores(np.arange(4), 0.5, 0.5, 12)
-    assert np.array_equal(a[0], b[0]) and np.array_equal(a[1], b[1])
+    """Two models built independently from equal profiles agree bit for bit on the whole grid (with a
+    difficulty), calling twice changes nothing, and a different profile gives different scores, so the
+    comparison can fail."""
+    c, a, b, t = np.meshgrid(np.arange(4), ALPHAS, BETAS, [5, 12, 30], indexing="ij")
+    delta = np.linspace(-0.05, 0.1, c.size).reshape(c.shape)
+    m1, m2 = SurrogateQuality(synthetic_profile(seed=3)), SurrogateQuality(synthetic_profile(seed=3))
+    first = m1.scores(c, a, b, t, difficulty=delta)
+    for again in (m2.scores(c, a, b, t, difficulty=delta), m1.scores(c, a, b, t, difficulty=delta)):
+        assert np.array_equal(first[0], again[0]) and np.array_equal(first[1], again[1])
+    assert m1.calibration == m2.calibration
+    other = SurrogateQuality(synthetic_profile(seed=4)).scores(c, a, b, t, difficulty=delta)
+    assert not np.array_equal(first[0], other[0]) and not np.array_equal(first[1], other[1])
 
 
 # ---- measured backend -----------------------------------------------------------------------------
@@ -257,3 +266,20 @@ def test_measured_with_tiny_diffusion_components():
     t = measure([MeasureRequest("toy", rgb, "a toy")], [("canny", 1.0, 1.0, "jpeg")], [2], gen,
                 TinySimilarity(), TinyReward(), condition_fn=_toy_condition, progress=False)
     assert len(t) == 1 and 0 <= t.q_I.iloc[0] <= 1 and 0 <= t.q_T.iloc[0] <= 1
+
+
+def test_hub_offline_is_scoped_and_leaves_the_environment_alone(monkeypatch):
+    """The measured backend's scorer loads run with huggingface_hub offline (its call-time flag), and the
+    flag and os.environ are as before afterwards (issue 15: setting HF_HUB_OFFLINE after import did nothing)."""
+    import os
+
+    from huggingface_hub import constants
+
+    from mobigen.conditions.quality_measured import hub_offline
+
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+    with hub_offline():
+        assert constants.is_offline_mode()
+    assert not constants.is_offline_mode()
+    assert "HF_HUB_OFFLINE" not in os.environ

@@ -16,7 +16,9 @@ from mobigen.system import (
     denoise_latency,
     edge_steps,
     evaluate_decision,
+    is_full_offload,
     local_steps,
+    offload_ratio,
     qoe,
     utility,
     vce_latency,
@@ -61,8 +63,8 @@ def test_eq2_vce_latency():
 
 
 def test_eq6_partial_offload():
-    # T = 20, o = 0.5: 10 edge steps at 0.11 s, a 32,768 B latent at 8 Mbps, 10 local steps at f_E/4.
-    lat = denoise_latency(20, 0.5, f_device=F_E / 4, f_edge=F_E, eps0=EPS0, downlink_bps=8e6, latent_bytes=32768, image_bytes=350_000)
+    # T = 20, e = 10: 10 edge steps at 0.11 s, a 32,768 B latent at 8 Mbps, 10 local steps at f_E/4.
+    lat = denoise_latency(20, 10, f_device=F_E / 4, f_edge=F_E, eps0=EPS0, downlink_bps=8e6, latent_bytes=32768, image_bytes=350_000)
     assert lat.edge_s == pytest.approx(1.1)
     assert lat.downlink_s == pytest.approx(32768 * 8 / 8e6)
     assert lat.local_s == pytest.approx(4.4)
@@ -70,7 +72,7 @@ def test_eq6_partial_offload():
 
 
 def test_eq7_full_offload_returns_the_image():
-    lat = denoise_latency(20, 1.0, f_device=F_E / 4, f_edge=F_E, eps0=EPS0, downlink_bps=8e6, latent_bytes=32768, image_bytes=350_000)
+    lat = denoise_latency(20, 20, f_device=F_E / 4, f_edge=F_E, eps0=EPS0, downlink_bps=8e6, latent_bytes=32768, image_bytes=350_000)
     assert lat.edge_s == pytest.approx(2.2)
     assert lat.downlink_s == pytest.approx(0.35)
     assert lat.local_s == 0.0
@@ -79,9 +81,39 @@ def test_eq7_full_offload_returns_the_image():
 
 def test_floor_is_robust_to_float_round_off_and_local_is_the_rest():
     assert edge_steps(10, 0.3) == 3  # 0.3 * 10 = 2.9999999999999996 in floating point
-    assert edge_steps(5, 0.5) == 2 and local_steps(5, 0.5) == 3
-    assert edge_steps(7, 0.1) == 0 and local_steps(7, 0.1) == 7
+    assert edge_steps(5, 0.5) == 2 and local_steps(5, 2) == 3
+    assert edge_steps(7, 0.1) == 0 and local_steps(7, 0) == 7
     np.testing.assert_array_equal(edge_steps([4, 9], [1.0, 0.5]), [4, 4])
+    assert edge_steps(10, 1 - 1e-12) == 10 and edge_steps(10, 0.0) == 0
+
+
+def test_every_stored_ratio_e_over_T_floors_back_to_e():
+    # o = e/T stored as a float lands just below e/T for some (T, e); the one rounding must undo that
+    T = np.repeat(np.arange(1, 1001), np.arange(2, 1002))
+    e = np.concatenate([np.arange(t + 1) for t in range(1, 1001)])
+    assert np.any(e / T * T < e)  # the round-off really occurs in this range ...
+    np.testing.assert_array_equal(edge_steps(T, e / T), e)  # ... and is undone
+    np.testing.assert_array_equal(edge_steps(T, offload_ratio(T, e)), e)  # the canonical o round-trips
+    o = offload_ratio(T, e)
+    assert np.all((o > 0) & (o <= 1))  # (11)
+    np.testing.assert_array_equal(o == 1.0, is_full_offload(T, e))
+
+
+def test_decision_stores_integer_steps_and_refuses_bad_ones():
+    d = Decision(T=np.array([10, 10, 4]), e=np.array([3, 10, 0]))
+    assert d.T.dtype == np.int64 and d.e.dtype == np.int64
+    np.testing.assert_array_equal(d.o, [0.3, 1.0, 0.125])  # e = 0 → o = 0.5/T, inside (0, 1]
+    np.testing.assert_array_equal(d.full_offload, [False, True, False])
+    np.testing.assert_array_equal(d.local_steps, [7, 0, 4])
+    r = Decision.from_ratio(T=[10, 10, 4], o=[0.3, 1 - 1e-12, 0.0])
+    np.testing.assert_array_equal(r.e, d.e)
+    for kw, field in [(dict(T=[10], e=[11]), "'e'"), (dict(T=[10], e=[-1]), "'e'"), (dict(T=[0], e=[0]), "'T'"),
+                      (dict(T=[10.5], e=[1]), "'T'"), (dict(T=[10], e=[1.5]), "'e'"), (dict(T=[10, 10], e=[1]), "length")]:
+        with pytest.raises(ValueError, match=field):
+            Decision(**kw)
+    for o in (1.5, -0.1, np.nan):
+        with pytest.raises(ValueError, match="'o'"):
+            Decision.from_ratio(T=[10], o=[o])
 
 
 def test_eq1_qoe_and_eq8_utility():
@@ -93,7 +125,7 @@ def test_eq26_reward_by_hand():
     slot = make_slot(q_I=0.8, q_T=0.6, omega=0.5, qoe_threshold=0.75, bw=1e7)
     p = slot.params
     # every user: T = 20. User 0 fully offloaded; the others split 10/10 on edge/device.
-    dec = Decision(T=np.full(5, 20), o=np.array([1.0, 0.5, 0.5, 0.5, 0.5]))
+    dec = Decision(T=np.full(5, 20), e=np.array([20, 10, 10, 10, 10]))
     out = evaluate_decision(slot, dec)
     Q = 0.5 * 0.8 + 0.5 * 0.6  # 0.7 < 0.75: every user short by 0.05 → (14)
     f = slot.f_device
@@ -117,37 +149,44 @@ def test_eq26_reward_by_hand():
 
 def test_edge_budget_violation_is_reported_in_steps():
     slot = make_slot()
-    out = evaluate_decision(slot, Decision(T=np.full(5, 30), o=np.ones(5)))  # 150 edge steps > 60
+    out = evaluate_decision(slot, Decision(T=np.full(5, 30), e=np.full(5, 30)))  # 150 edge steps > 60
     assert out.report.edge_budget_steps == pytest.approx(90.0)
     assert not out.report.hard_feasible
 
 
-def test_offload_ratio_outside_range_is_constraint_11():
-    slot = make_slot()
-    report = evaluate_decision(slot, Decision(T=np.full(5, 10), o=np.array([0.0, 0.5, 1.5, 0.5, 0.5]))).report
-    assert {v.user for v in report.violations() if v.constraint == "(11)"} == {0, 2}
+def test_full_offload_is_e_equals_T_everywhere_in_the_model():
+    # a ratio a hair below 1 is e = T: charged the image downlink (eq. 7) and no local steps, never the latent
+    slot = make_slot(bw=1e7)
+    near = evaluate_decision(slot, Decision.from_ratio(T=np.full(5, 10), o=np.full(5, 1 - 1e-12)))
+    full = evaluate_decision(slot, Decision(T=np.full(5, 10), e=np.full(5, 10)))
+    np.testing.assert_array_equal(near.decision.e, full.decision.e)
+    np.testing.assert_allclose(near.denoise.downlink_s, 350_000 * 8 / 1e7)
+    np.testing.assert_array_equal(near.denoise.local_s, 0.0)
+    assert near.reward == full.reward
+    part = evaluate_decision(slot, Decision(T=np.full(5, 10), e=np.full(5, 9)))
+    np.testing.assert_allclose(part.denoise.downlink_s, 32768 * 8 / 1e7)  # e < T: the latent
 
 
 def test_bad_decisions_and_slots_raise_value_errors():
     slot = make_slot()
     with pytest.raises(ValueError, match="'T'"):
-        evaluate_decision(slot, Decision(T=np.full(5, 2), o=np.ones(5)))
+        evaluate_decision(slot, Decision(T=np.full(5, 2), e=np.full(5, 2)))
     with pytest.raises(ValueError, match="'o'"):
-        Decision(T=np.full(5, 10), o=np.array([np.nan, 1, 1, 1, 1]))
+        Decision.from_ratio(T=np.full(5, 10), o=np.array([np.nan, 1, 1, 1, 1]))
     with pytest.raises(ValueError, match="users"):
-        evaluate_decision(slot, Decision(T=np.full(3, 10), o=np.ones(3)))
+        evaluate_decision(slot, Decision(T=np.full(3, 10), e=np.full(3, 10)))
     with pytest.raises(ValueError, match="omega_I"):
         make_slot(omega=1.5)
 
 
 def test_functions_are_vectorised_over_slots_and_users():
     T = np.array([[10, 20], [30, 5]])
-    o = np.array([[0.5, 1.0], [0.2, 0.0]])
-    lat = denoise_latency(T, o, f_device=F_E / 5, f_edge=F_E, eps0=EPS0, downlink_bps=1e7, latent_bytes=32768, image_bytes=350_000)
+    e = np.array([[5, 20], [6, 0]])
+    lat = denoise_latency(T, e, f_device=F_E / 5, f_edge=F_E, eps0=EPS0, downlink_bps=1e7, latent_bytes=32768, image_bytes=350_000)
     assert lat.total_s.shape == (2, 2)
     for i in range(2):
         for j in range(2):
-            one = denoise_latency(T[i, j], o[i, j], f_device=F_E / 5, f_edge=F_E, eps0=EPS0, downlink_bps=1e7, latent_bytes=32768, image_bytes=350_000)
+            one = denoise_latency(T[i, j], e[i, j], f_device=F_E / 5, f_edge=F_E, eps0=EPS0, downlink_bps=1e7, latent_bytes=32768, image_bytes=350_000)
             assert lat.total_s[i, j] == pytest.approx(float(one.total_s))
 
 
@@ -160,7 +199,7 @@ sizes = st.floats(min_value=0, max_value=1e7)
 
 
 def _L(T, o, bw=1e7, latent=32768, image=350_000, f=F_E / 3):
-    return float(denoise_latency(T, o, f_device=f, f_edge=F_E, eps0=EPS0, downlink_bps=bw, latent_bytes=latent, image_bytes=image).total_s)
+    return float(denoise_latency(T, edge_steps(T, o), f_device=f, f_edge=F_E, eps0=EPS0, downlink_bps=bw, latent_bytes=latent, image_bytes=image).total_s)
 
 
 @given(T=steps, o=ratios)
@@ -177,9 +216,11 @@ def test_latency_non_decreasing_in_data_size(T, o, a, b, bw):
 
 @given(T=steps, o=ratios)
 def test_edge_latency_zero_iff_no_step_offloaded(T, o):
-    lat = denoise_latency(T, o, f_device=F_E / 3, f_edge=F_E, eps0=EPS0, downlink_bps=1e7, latent_bytes=32768, image_bytes=350_000)
-    assert (float(lat.edge_s) == 0.0) == (int(edge_steps(T, o)) == 0)
-    assert int(edge_steps(T, o)) + int(local_steps(T, o)) == T
+    e = edge_steps(T, o)
+    lat = denoise_latency(T, e, f_device=F_E / 3, f_edge=F_E, eps0=EPS0, downlink_bps=1e7, latent_bytes=32768, image_bytes=350_000)
+    assert (float(lat.edge_s) == 0.0) == (int(e) == 0)
+    assert int(e) + int(local_steps(T, e)) == T
+    assert (float(lat.local_s) == 0.0) == bool(is_full_offload(T, e))
 
 
 @settings(max_examples=200, deadline=None)
@@ -187,7 +228,7 @@ def test_edge_latency_zero_iff_no_step_offloaded(T, o):
        o=st.lists(st.floats(0.01, 1.0), min_size=5, max_size=5))
 def test_reward_equals_utility_sum_iff_every_constraint_holds(seed, T, o):
     slot = make_slot(seed=seed)
-    out = evaluate_decision(slot, Decision(T=np.array(T), o=np.array(o)))
+    out = evaluate_decision(slot, Decision.from_ratio(T=np.array(T), o=np.array(o)))
     if out.report.feasible:
         assert out.reward == pytest.approx(float(out.U.sum()))
     else:
@@ -196,7 +237,7 @@ def test_reward_equals_utility_sum_iff_every_constraint_holds(seed, T, o):
 
 def test_check_constraints_zero_when_all_hold():
     p = SystemParams.from_scenario(preset("paper"))
-    rep = check_constraints(T=np.full(5, 10), o=np.ones(5), Q=np.full(5, 0.9), L=np.full(5, 3.0),
+    rep = check_constraints(T=np.full(5, 10), e=np.full(5, 10), Q=np.full(5, 0.9), L=np.full(5, 3.0),
                             qoe_threshold=np.full(5, 0.7), device_budget=np.zeros(5), params=p)
     assert rep.feasible and rep.violations() == []
 
@@ -205,9 +246,9 @@ def test_budget_round_off_is_not_a_violation():
     # C_E = 8 ε₀ built as a float product is 7.99999999999998 ε₀; 8 edge steps meet it.
     p = SystemParams.from_scenario(preset("paper"))
     p = SystemParams(**{**p.__dict__, "edge_budget": 9599999999999.982, "steps_min": 8, "steps_max": 8})
-    rep = check_constraints(T=np.array([8]), o=np.ones(1), Q=np.ones(1), L=np.ones(1), qoe_threshold=np.zeros(1),
+    rep = check_constraints(T=np.array([8]), e=np.array([8]), Q=np.ones(1), L=np.ones(1), qoe_threshold=np.zeros(1),
                             device_budget=np.array([7 * EPS0 * (1 - 1e-15)]), params=p)
     assert rep.hard_feasible, rep.violations()
-    rep = check_constraints(T=np.array([9]), o=np.ones(1), Q=np.ones(1), L=np.ones(1), qoe_threshold=np.zeros(1),
+    rep = check_constraints(T=np.array([9]), e=np.array([9]), Q=np.ones(1), L=np.ones(1), qoe_threshold=np.zeros(1),
                             device_budget=np.zeros(1), params=p)
     assert rep.edge_budget_steps == pytest.approx(1.0)

@@ -176,7 +176,7 @@ def test_cli_vce_json(cli_env, capsys):
     d, img, prof = cli_env
     out = d / "cond.bin"
     rc = main(["vce", "--image", str(img), "--prompt", "a toy", "--omega", "0.8", "--qoe", "0.7",
-               "--profile", str(prof), "--out", str(out), "--json"])
+               "--profile", str(prof), "--out", str(out), "--json", "-"])
     assert rc == 0
     js = json.loads(capsys.readouterr().out)
     for k in ("condition", "alpha", "beta", "codec", "bytes", "q_I", "q_T", "quality_backend", "extractor_backend"):
@@ -193,7 +193,7 @@ def test_cli_vce_forced_config(cli_env, capsys):
 
     d, img, prof = cli_env
     rc = main(["vce", "--image", str(img), "--prompt", "p", "--omega", "0.2", "--qoe", "0.6", "--profile", str(prof),
-               "--condition", "canny", "--alpha", "0.5", "--beta", "0.4", "--out", str(d / "c2.jpg"), "--json"])
+               "--condition", "canny", "--alpha", "0.5", "--beta", "0.4", "--out", str(d / "c2.jpg"), "--json", "-"])
     assert rc == 0
     js = json.loads(capsys.readouterr().out)
     assert (js["condition"], js["alpha"], js["beta"]) == ("canny", 0.5, 0.4)
@@ -240,7 +240,7 @@ def test_bench_vce_command(cli_env, capsys):
     from mobigen.cli import main
 
     _, _, prof = cli_env
-    assert main(["bench", "vce", "--profile", str(prof), "--users", "200", "--draws-per-image", "1", "--json"]) == 0
+    assert main(["bench", "vce", "--profile", str(prof), "--users", "200", "--draws-per-image", "1", "--json", "-"]) == 0
     js = json.loads(capsys.readouterr().out)
     assert js["quality_backend"] == "surrogate" and js["decision_us_per_user"] > 0
     assert js["oracle"]["n_requests"] == len(synthetic_profile().frame.image.unique())
@@ -303,7 +303,7 @@ def test_cli_vce_out_suffix_follows_codec(cli_env, capsys, tmp_path):
 
     d, img, prof = cli_env
     base = ["vce", "--image", str(img), "--prompt", "p", "--omega", "0.8", "--qoe", "0.6", "--profile", str(prof),
-            "--condition", "canny", "--alpha", "0.5", "--beta", "0.4", "--json"]
+            "--condition", "canny", "--alpha", "0.5", "--beta", "0.4", "--json", "-"]
     assert main(base + ["--codec", "png", "--out", str(tmp_path / "c.jpg")]) == 0
     cap = capsys.readouterr()
     js = json.loads(cap.out)

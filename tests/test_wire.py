@@ -253,3 +253,58 @@ def test_any_single_byte_corruption_is_refused_cleanly(pos, flip):
     data[pos % len(data)] ^= flip
     with pytest.raises(WireFormatError):
         decode_payload(bytes(data))
+
+
+# ------------------------------------------------------------------ request digest and scale bounds
+
+REQ = dict(prompt="a dog", negative_prompt="", condition=b"\xff\xd8 condition bytes", seed=3, scheduler="ddim",
+           total_steps=20, steps_done=7)
+
+
+def test_request_digest_is_canonical_and_binds_every_field():
+    from mobigen.generation.wire import request_digest
+
+    d = request_digest(**REQ)
+    assert len(d) == 64 and all(c in "0123456789abcdef" for c in d)
+    assert request_digest(**dict(reversed(list(REQ.items())))) == d  # keyword order does not matter
+    changed = {"prompt": "a cat", "negative_prompt": "blurry", "condition": REQ["condition"] + b"\x00", "seed": 4,
+               "scheduler": "euler", "total_steps": 21, "steps_done": 8}
+    digests = {k: request_digest(**dict(REQ, **{k: v})) for k, v in changed.items()}
+    assert d not in digests.values() and len(set(digests.values())) == len(changed)
+    with pytest.raises(WireFormatError, match="seed"):
+        request_digest(**dict(REQ, seed=-1))
+
+
+def test_request_digest_travels_in_the_header_and_bad_ones_are_refused():
+    from mobigen.generation.wire import check_request_digest, request_digest
+
+    d = request_digest(**REQ)
+    p = decode_payload(encode_latent(_latent(shape=(1, 4, 8, 8)), mode="fp16", request_digest=d, **META))
+    assert p.request_digest == d
+    check_request_digest(p, d)
+    with pytest.raises(WireFormatError, match="request_digest mismatch"):
+        check_request_digest(p, request_digest(**dict(REQ, prompt="a cat")))
+    bare = decode_payload(encode_latent(_latent(shape=(1, 4, 8, 8)), mode="fp16", **META))
+    assert bare.request_digest is None
+    with pytest.raises(WireFormatError, match="no request_digest"):
+        check_request_digest(bare, d)
+    ok = encode_latent(_latent(shape=(1, 4, 8, 8)), mode="fp16", request_digest=d, **META)
+    for bad in ("XYZ", d.upper(), d[:-1], 12):
+        with pytest.raises(WireFormatError, match="request_digest must be"):
+            decode_payload(_repack(ok, request_digest=bad))
+    with pytest.raises(WireFormatError, match="request_digest must be"):
+        encode_latent(_latent(shape=(1, 4, 8, 8)), mode="fp16", request_digest="nope", **META)
+
+
+@pytest.mark.parametrize("name,bad", [("guidance_scale", 1e30), ("guidance_scale", 51.0), ("controlnet_scale", 1e30),
+                                      ("controlnet_scale", -0.5), ("guidance_scale", float("inf"))])
+def test_absurd_guidance_scales_are_refused_both_ways(name, bad):
+    from mobigen.generation.wire import MAX_CONTROLNET_SCALE, MAX_GUIDANCE_SCALE
+
+    ok = encode_latent(_latent(shape=(1, 4, 8, 8)), mode="fp16", guidance_scale=MAX_GUIDANCE_SCALE,
+                       controlnet_scale=MAX_CONTROLNET_SCALE, **META)
+    assert decode_payload(ok).guidance_scale == MAX_GUIDANCE_SCALE  # the bounds themselves are accepted
+    with pytest.raises(WireFormatError, match=name):
+        decode_payload(_repack(ok, **{name: bad}))  # json.dumps writes inf as Infinity, which json.loads reads
+    with pytest.raises(WireFormatError, match=name):
+        encode_latent(_latent(shape=(1, 4, 8, 8)), mode="fp16", **{name: bad}, **META)

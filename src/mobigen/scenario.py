@@ -1,8 +1,14 @@
 """The paper's Table I as a typed, validated, immutable scenario, with presets.
 
-Every value the paper leaves open has its default and a one-line reason in
-``OPEN_CHOICES`` below (the single place where they are documented); the dataclass
-fields carry units in their docstrings.
+``Scenario`` is a frozen pydantic model: the field types and constraints below do the validation
+and the coercion (a list read from a file becomes the tuple callers expect, an integer where a
+float is expected becomes a float); anything else raises :class:`ScenarioError`, a ``ValueError``
+whose message names the field. Every value the paper leaves open has its default and a one-line
+reason in ``OPEN_CHOICES`` below (the single place where they are documented); the field
+docstrings carry the units and become the fields' descriptions in ``Scenario.model_json_schema()``.
+
+Files: TOML (written with tomli-w), YAML or JSON, holding exactly the fields; ``format_scenario``
+writes one, ``load_file`` reads it back to an equal ``Scenario``.
 
 Units: seconds (s), bytes, FLOPs (operations), FLOPS (operations per second),
 Mbps (10^6 bits per second). 1 KB = 1000 bytes everywhere in mobigen.
@@ -10,13 +16,15 @@ Mbps (10^6 bits per second). 1 KB = 1000 bytes everywhere in mobigen.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import math
 import re
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StrictInt, StrictStr, ValidationError, ValidationInfo, field_validator
+
+from mobigen.errors import UserError
 
 CONDITIONS: tuple[str, ...] = ("canny", "hed", "depth", "seg")
 """λ, the visual condition set (Table I)."""
@@ -24,6 +32,10 @@ ALPHAS: tuple[float, ...] = (0.125, 0.25, 0.375, 0.5, 0.625, 0.75, 0.875, 1.0)
 """α, the resolution level set (Table I)."""
 BETAS: tuple[float, ...] = (0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
 """β, the quality level set (Table I)."""
+
+FORMATS: tuple[str, ...] = ("toml", "yaml", "json")
+"""The scenario file formats (``format_scenario``, ``dump_file``, ``load_file``)."""
+_SUFFIXES: dict[str, str] = {".toml": "toml", ".yaml": "yaml", ".yml": "yaml", ".json": "json"}
 
 # The values the paper leaves open: default and reason, in one place.
 OPEN_CHOICES: dict[str, tuple[Any, str]] = {
@@ -81,7 +93,7 @@ OPEN_CHOICES: dict[str, tuple[Any, str]] = {
 }
 
 
-class ScenarioError(ValueError):
+class ScenarioError(UserError):
     """A scenario value is missing, unknown or out of range; the message names the field."""
 
 
@@ -89,124 +101,181 @@ def _err(field_name: str, message: str) -> ScenarioError:
     return ScenarioError(f"scenario field '{field_name}': {message}")
 
 
-@dataclass(frozen=True)
-class Scenario:
+Finite = Annotated[StrictFloat, Field(allow_inf_nan=False)]
+"""A finite number (an integer is read as a float; a bool, a string, NaN or ±inf are refused)."""
+Positive = Annotated[StrictFloat, Field(gt=0, allow_inf_nan=False)]
+"""A finite number > 0."""
+NonNegative = Annotated[StrictFloat, Field(ge=0, allow_inf_nan=False)]
+"""A finite number >= 0."""
+Count = Annotated[StrictInt, Field(ge=1)]
+"""An integer >= 1 (a bool or a float is refused)."""
+
+
+def _interval(value: tuple[float, ...], lo: float, hi: float) -> tuple[float, ...]:
+    if len(value) != 2:
+        raise ValueError(f"must be a [low, high] pair, got {list(value)!r}")
+    a, b = value
+    if not lo <= a <= b <= hi:
+        raise ValueError(f"must satisfy {lo} <= low <= high <= {hi}, got {list(value)!r}")
+    return value
+
+
+def _from_validation(exc: ValidationError) -> ScenarioError:
+    """The first pydantic error as a ScenarioError naming the field (and the entry of a list)."""
+    errors = exc.errors(include_url=False)
+    first = errors[0]
+    loc = first.get("loc") or ("scenario",)
+    field_name, entries = str(loc[0]), [str(x) for x in loc[1:] if isinstance(x, int)]
+    if first.get("type") == "extra_forbidden":
+        return _err(field_name, f"unknown field (known fields: {', '.join(Scenario.model_fields)})")
+    message = str(first.get("msg", "invalid value"))
+    message = message.removeprefix("Value error, ").replace("a valid tuple", "a list")  # files hold lists
+    where = f"entry {entries[0]}: " if entries else ""
+    got = "" if first.get("type") == "value_error" else f", got {first.get('input')!r}"
+    more = f" (and {len(errors) - 1} more problem(s))" if len(errors) > 1 else ""
+    return _err(field_name, f"{where}{message}{got}{more}")
+
+
+class EdgeSpec(BaseModel):
+    """One edge site of a multi-edge scenario (issue 11): its own f_E^m, C_E^m and link scaling."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", use_attribute_docstrings=True)
+
+    edge_step_time_s: Positive = 0.11
+    """Seconds this edge takes for one step; f_E^m = ε₀ / this (s)."""
+    edge_budget_steps: Positive = 60.0
+    """C_E^m in units of ε₀ (FLOPs per slot / ε₀)."""
+    uplink_scale: Positive = 1.0
+    """B↑_km = this × a fresh U(uplink_mbps_range) draw per user per slot (dimensionless; see system.multiedge)."""
+    downlink_scale: Positive = 1.0
+    """B↓_km = this × a fresh U(downlink_mbps_range) draw per user per slot (dimensionless)."""
+
+
+class Scenario(BaseModel):
     """One system configuration (Table I plus the documented open choices)."""
 
-    name: str = "paper"
+    model_config = ConfigDict(frozen=True, extra="forbid", use_attribute_docstrings=True)
+
+    name: StrictStr = "paper"
     """Name of the scenario (free text)."""
-    num_users: int = 5
-    """K, users per time slot."""
-    conditions: tuple[str, ...] = CONDITIONS
-    """λ, the visual condition types available."""
-    alphas: tuple[float, ...] = ALPHAS
-    """α, the resolution levels (fraction of 512 px per side)."""
-    betas: tuple[float, ...] = BETAS
-    """β, the quality levels (fraction of the codec's quality scale)."""
-    eps0_flops: float = 1.2e12
+    num_users: Annotated[StrictInt, Field(ge=1, le=1024)] = 5
+    """K, users per time slot (1..1024)."""
+    conditions: tuple[StrictStr, ...] = CONDITIONS
+    """λ, the visual condition types available (a non-empty subset of CONDITIONS)."""
+    alphas: tuple[Finite, ...] = ALPHAS
+    """α, the resolution levels (fraction of 512 px per side; a non-empty subset of ALPHAS)."""
+    betas: tuple[Finite, ...] = BETAS
+    """β, the quality levels (fraction of the codec's quality scale; a non-empty subset of BETAS)."""
+    eps0_flops: Positive = 1.2e12
     """ε₀, FLOPs of one denoising step (FLOPs)."""
-    edge_step_time_s: float = 0.11
+    edge_step_time_s: Positive = 0.11
     """Seconds the edge takes for one step; f_E = ε₀ / this (s)."""
-    edge_budget_steps: float = 60.0
+    edge_budget_steps: Positive = 60.0
     """C_E in units of ε₀ (C_E = 60 ε₀ FLOPs per slot)."""
-    device_compute_ratios: tuple[float, ...] = (1 / 10, 1 / 4, 1 / 2, 1 / 3, 1 / 5)
+    device_compute_ratios: Annotated[tuple[Positive, ...], Field(min_length=1)] = (1 / 10, 1 / 4, 1 / 2, 1 / 3, 1 / 5)
     """f_k / f_E of each device type; users take the types round-robin (dimensionless)."""
-    device_budget_ratios: tuple[float, ...] = (1 / 50, 1 / 10, 1 / 5, 1 / 10, 1 / 5)
+    device_budget_ratios: tuple[NonNegative, ...] = (1 / 50, 1 / 10, 1 / 5, 1 / 10, 1 / 5)
     """C_k / C_E of each device type, matched to device_compute_ratios (dimensionless)."""
-    qoe_threshold_range: tuple[float, float] = (0.6, 0.8)
-    """Q̃_k is drawn uniformly from this interval each slot (QoE units, [0, 1])."""
-    latency_threshold_s: float = 10.0
+    qoe_threshold_range: tuple[Finite, ...] = (0.6, 0.8)
+    """Q̃_k is drawn uniformly from this [low, high] interval each slot (QoE units, within [0, 1])."""
+    latency_threshold_s: Positive = 10.0
     """L̃, the service latency threshold (s)."""
-    delta: tuple[float, float, float, float] = (0.15, 0.15, 0.6, 0.1)
-    """δ₁..δ₄, reward penalty weights of eq. (26): edge budget, device budget, QoE, latency."""
-    uplink_mbps_range: tuple[float, float] = (5.0, 20.0)
-    """B↑ is drawn uniformly from this interval per user per slot (Mbps)."""
-    downlink_mbps_range: tuple[float, float] = (5.0, 20.0)
-    """B↓ is drawn uniformly from this interval per user per slot (Mbps)."""
-    steps_min: int = 5
+    delta: tuple[NonNegative, ...] = (0.15, 0.15, 0.6, 0.1)
+    """δ₁..δ₄, reward penalty weights of eq. (26): edge budget, device budget, QoE, latency (>= 0)."""
+    uplink_mbps_range: tuple[Finite, ...] = (5.0, 20.0)
+    """B↑ is drawn uniformly from this [low, high] interval per user per slot (Mbps, > 0)."""
+    downlink_mbps_range: tuple[Finite, ...] = (5.0, 20.0)
+    """B↓ is drawn uniformly from this [low, high] interval per user per slot (Mbps, > 0)."""
+    steps_min: Count = 5
     """Smallest T_k the controller may choose (steps)."""
-    steps_max: int = 30
-    """Largest T_k the controller may choose (steps)."""
-    eta_per_s: float = 0.01
+    steps_max: Annotated[StrictInt, Field(ge=1, le=1000)] = 30
+    """Largest T_k the controller may choose (steps, steps_min..1000)."""
+    eta_per_s: NonNegative = 0.01
     """η of eq. (8), utility lost per second of latency (1/s)."""
-    image_bytes: int = 350_000
+    image_bytes: Count = 350_000
     """D(x₀), bytes of the final image returned when o_k = 1 (bytes)."""
-    latent_bytes: int = 32_768
+    latent_bytes: Count = 32_768
     """D(z), bytes of the intermediate latent returned when o_k < 1 (bytes)."""
-    extraction_flops_ratio: float = 0.8
+    extraction_flops_ratio: NonNegative = 0.8
     """Condition extraction cost on the device, in units of ε₀ (dimensionless)."""
-    slots_per_episode: int = 20
+    slots_per_episode: Count = 20
     """Time slots per RL episode (Algorithm 3's MAX_STEP)."""
-    omega: tuple[float, float] | None = None
-    """Fixed preference (ω^I, ω^T) for every user, summing to 1; None draws ω per user per slot."""
+    omega: tuple[Finite, ...] | None = None
+    """Fixed preference (ω^I, ω^T) for every user, in [0, 1] and summing to 1; None draws ω per user per slot."""
+    edges: Annotated[tuple[EdgeSpec, ...], Field(min_length=1, max_length=64)] | None = None
+    """M edge sites (issue 11; system.multiedge), 1..64; None = the one edge of the fields above."""
 
-    def __post_init__(self) -> None:
-        self._validate()
+    def __init__(self, **data: Any) -> None:
+        """Validate the fields; a bad value raises ScenarioError naming the field."""
+        try:
+            super().__init__(**data)
+        except ValidationError as exc:
+            raise _from_validation(exc) from None
 
-    # ---- validation -------------------------------------------------------------------------
-    def _validate(self) -> None:
-        def positive(name: str, value: float, allow_zero: bool = False) -> None:
-            if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value):
-                raise _err(name, f"must be a finite number, got {value!r}")
-            if value < 0 or (value == 0 and not allow_zero):
-                raise _err(name, f"must be {'>= 0' if allow_zero else '> 0'}, got {value!r}")
+    # ---- validation beyond the field types (pydantic runs these in field order) ----------------
+    @field_validator("conditions")
+    @classmethod
+    def _check_conditions(cls, v: tuple[str, ...]) -> tuple[str, ...]:
+        if not v or any(c not in CONDITIONS for c in v):
+            raise ValueError(f"must be a non-empty subset of {list(CONDITIONS)}, got {list(v)!r}")
+        if len(set(v)) != len(v):
+            raise ValueError("must not repeat a condition")
+        return v
 
-        def interval(name: str, value: tuple[float, float], lo: float, hi: float) -> None:
-            if len(value) != 2:
-                raise _err(name, f"must be a [low, high] pair, got {list(value)!r}")
-            a, b = value
-            for v in (a, b):
-                if not isinstance(v, (int, float)) or isinstance(v, bool) or not math.isfinite(v):
-                    raise _err(name, f"must hold finite numbers, got {list(value)!r}")
-            if not (lo <= a <= b <= hi):
-                raise _err(name, f"must satisfy {lo} <= low <= high <= {hi}, got {list(value)!r}")
+    @field_validator("alphas", "betas")
+    @classmethod
+    def _check_levels(cls, v: tuple[float, ...], info: ValidationInfo) -> tuple[float, ...]:
+        allowed = ALPHAS if info.field_name == "alphas" else BETAS
+        if not v:
+            raise ValueError("must not be empty")
+        for x in v:
+            if not any(math.isclose(x, a) for a in allowed):
+                raise ValueError(f"value {x!r} is not in Table I's set {list(allowed)}")
+        return v
 
-        if not isinstance(self.num_users, int) or isinstance(self.num_users, bool) or not 1 <= self.num_users <= 1024:
-            raise _err("num_users", f"must be an integer in 1..1024, got {self.num_users!r}")
-        if not self.conditions or any(c not in CONDITIONS for c in self.conditions):
-            raise _err("conditions", f"must be a non-empty subset of {list(CONDITIONS)}, got {list(self.conditions)!r}")
-        if len(set(self.conditions)) != len(self.conditions):
-            raise _err("conditions", "must not repeat a condition")
-        for name, values, allowed in (("alphas", self.alphas, ALPHAS), ("betas", self.betas, BETAS)):
-            if not values:
-                raise _err(name, "must not be empty")
-            for v in values:
-                if not any(math.isclose(v, a) for a in allowed):
-                    raise _err(name, f"value {v!r} is not in Table I's set {list(allowed)}")
-        positive("eps0_flops", self.eps0_flops)
-        positive("edge_step_time_s", self.edge_step_time_s)
-        positive("edge_budget_steps", self.edge_budget_steps)
-        if not self.device_compute_ratios:
-            raise _err("device_compute_ratios", "must list at least one device type")
-        if len(self.device_budget_ratios) != len(self.device_compute_ratios):
-            raise _err("device_budget_ratios", "must have one entry per device type (same length as device_compute_ratios)")
-        for i, r in enumerate(self.device_compute_ratios):
-            positive(f"device_compute_ratios[{i}]", r)
-        for i, r in enumerate(self.device_budget_ratios):
-            positive(f"device_budget_ratios[{i}]", r, allow_zero=True)
-        interval("qoe_threshold_range", self.qoe_threshold_range, 0.0, 1.0)
-        positive("latency_threshold_s", self.latency_threshold_s)
-        if len(self.delta) != 4:
-            raise _err("delta", f"must hold 4 weights δ₁..δ₄, got {list(self.delta)!r}")
-        for i, d in enumerate(self.delta):
-            positive(f"delta[{i}]", d, allow_zero=True)
-        interval("uplink_mbps_range", self.uplink_mbps_range, 1e-9, 1e6)
-        interval("downlink_mbps_range", self.downlink_mbps_range, 1e-9, 1e6)
-        for name in ("steps_min", "steps_max", "image_bytes", "latent_bytes", "slots_per_episode"):
-            v = getattr(self, name)
-            if not isinstance(v, int) or isinstance(v, bool) or v < 1:
-                raise _err(name, f"must be a positive integer, got {v!r}")
-        if self.steps_max < self.steps_min:
-            raise _err("steps_max", f"must be >= steps_min ({self.steps_min}), got {self.steps_max}")
-        if self.steps_max > 1000:
-            raise _err("steps_max", f"must be <= 1000, got {self.steps_max}")
-        positive("eta_per_s", self.eta_per_s, allow_zero=True)
-        if self.omega is not None:
-            if len(self.omega) != 2 or any(not isinstance(w, (int, float)) or isinstance(w, bool) for w in self.omega):
-                raise _err("omega", f"must be a pair (ω^I, ω^T), got {self.omega!r}")
-            if any(not 0.0 <= w <= 1.0 for w in self.omega) or not math.isclose(sum(self.omega), 1.0, abs_tol=1e-9):
-                raise _err("omega", f"ω^I and ω^T must lie in [0, 1] and sum to 1, got {list(self.omega)!r}")
-        positive("extraction_flops_ratio", self.extraction_flops_ratio, allow_zero=True)
+    @field_validator("device_budget_ratios")
+    @classmethod
+    def _check_budget_ratios(cls, v: tuple[float, ...], info: ValidationInfo) -> tuple[float, ...]:
+        compute = info.data.get("device_compute_ratios")
+        if compute is not None and len(v) != len(compute):
+            raise ValueError("must have one entry per device type (same length as device_compute_ratios)")
+        return v
+
+    @field_validator("qoe_threshold_range")
+    @classmethod
+    def _check_qoe_range(cls, v: tuple[float, ...]) -> tuple[float, ...]:
+        return _interval(v, 0.0, 1.0)
+
+    @field_validator("uplink_mbps_range", "downlink_mbps_range")
+    @classmethod
+    def _check_bandwidth_range(cls, v: tuple[float, ...]) -> tuple[float, ...]:
+        return _interval(v, 1e-9, 1e6)
+
+    @field_validator("delta")
+    @classmethod
+    def _check_delta(cls, v: tuple[float, ...]) -> tuple[float, ...]:
+        if len(v) != 4:
+            raise ValueError(f"must hold 4 weights δ₁..δ₄, got {list(v)!r}")
+        return v
+
+    @field_validator("steps_max")
+    @classmethod
+    def _check_steps_max(cls, v: int, info: ValidationInfo) -> int:
+        lo = info.data.get("steps_min")
+        if lo is not None and v < lo:
+            raise ValueError(f"must be >= steps_min ({lo}), got {v}")
+        return v
+
+    @field_validator("omega")
+    @classmethod
+    def _check_omega(cls, v: tuple[float, ...] | None) -> tuple[float, ...] | None:
+        if v is None:
+            return v
+        if len(v) != 2:
+            raise ValueError(f"must be a pair (ω^I, ω^T), got {list(v)!r}")
+        if any(not 0.0 <= w <= 1.0 for w in v) or not math.isclose(sum(v), 1.0, abs_tol=1e-9):
+            raise ValueError(f"ω^I and ω^T must lie in [0, 1] and sum to 1, got {list(v)!r}")
+        return v
 
     # ---- derived quantities -------------------------------------------------------------------
     @property
@@ -242,16 +311,13 @@ class Scenario:
 
     # ---- (de)serialisation --------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
-        """Plain-JSON form (tuples become lists) that ``from_dict`` reads back."""
-        out = {f.name: (list(v) if isinstance(v, tuple) else v) for f in dataclasses.fields(self) for v in [getattr(self, f.name)]}
-        if out["omega"] is None:  # "drawn per slot" is the absence of the field (TOML has no null)
-            del out["omega"]
-        return out
+        """Plain-JSON form (tuples become lists) that ``from_dict`` reads back; ``omega`` is left
+        out when None ("drawn per slot" is the absence of the field: TOML has no null)."""
+        return self.model_dump(mode="json", exclude_none=True)
 
-    def resolved(self) -> dict[str, Any]:
-        """The scenario plus its derived per-user values and the open choices, for display."""
-        out = self.to_dict()
-        out["derived"] = {
+    def derived(self) -> dict[str, Any]:
+        """The per-user values computed from the fields (for display; never read back)."""
+        return {
             "f_edge_flops": self.f_edge,
             "edge_budget_flops": self.edge_budget_flops,
             "user_types": list(self.user_types),
@@ -259,43 +325,34 @@ class Scenario:
             "device_budgets_flops": list(self.device_budgets_flops),
             "device_budget_steps": [c / self.eps0_flops for c in self.device_budgets_flops],
         }
+
+    def resolved(self) -> dict[str, Any]:
+        """The scenario plus its derived per-user values and the open choices, for display."""
+        out = self.to_dict()
+        out["derived"] = self.derived()
         out["open_choices"] = {k: {"default": v, "reason": r} for k, (v, r) in OPEN_CHOICES.items()}
         return out
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "Scenario":
+    def from_dict(cls, data: Any) -> "Scenario":
         """Build from a mapping; every field must be known and every missing one takes its default,
         except ``name`` and ``num_users``, which a file must give."""
         if not isinstance(data, dict):
             raise ScenarioError(f"scenario must be a mapping of fields, got {type(data).__name__}")
-        known = {f.name: f for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - set(known))
+        bad_keys = [k for k in data if not isinstance(k, str)]
+        if bad_keys:
+            raise ScenarioError(f"scenario field {bad_keys[0]!r}: field names must be strings")
+        unknown = sorted(set(data) - set(cls.model_fields))
         if unknown:
-            raise _err(unknown[0], f"unknown field (known fields: {', '.join(known)})")
+            raise _err(unknown[0], f"unknown field (known fields: {', '.join(cls.model_fields)})")
         for required in ("name", "num_users"):
             if required not in data:
                 raise _err(required, "missing (required in a scenario file)")
-        kwargs: dict[str, Any] = {}
-        for key, value in data.items():
-            default = known[key].default
-            if key == "omega" and value is not None:
-                if not isinstance(value, (list, tuple)):
-                    raise _err(key, f"must be a pair [ω^I, ω^T], got {value!r}")
-                value = tuple(value)
-            elif isinstance(default, tuple):
-                if not isinstance(value, (list, tuple)):
-                    raise _err(key, f"must be a list, got {value!r}")
-                value = tuple(value)
-            elif isinstance(default, float) and isinstance(value, int) and not isinstance(value, bool):
-                value = float(value)
-            elif isinstance(default, str) and not isinstance(value, str):
-                raise _err(key, f"must be a string, got {value!r}")
-            kwargs[key] = value
-        return cls(**kwargs)
+        return cls(**data)
 
     def replace(self, **changes: Any) -> "Scenario":
-        """A copy with some fields changed (validated again)."""
-        return dataclasses.replace(self, **changes)
+        """A copy with some fields changed (validated again; unlike ``model_copy``)."""
+        return type(self)(**(self.model_dump() | changes))
 
 
 # ---- presets ----------------------------------------------------------------------------------
@@ -329,65 +386,86 @@ def preset(name: str) -> Scenario:
     raise ScenarioError(f"unknown scenario preset '{name}' (known: {', '.join(preset_names())})")
 
 
-def load_file(path: str | Path) -> Scenario:
-    """Load a scenario from a TOML (.toml) or YAML (.yaml/.yml) file."""
-    p = Path(path)
-    if not p.is_file():
-        raise ScenarioError(f"scenario file '{p}' does not exist")
-    text = p.read_text(encoding="utf-8")
-    suffix = p.suffix.lower()
+def _format_of(path: Path) -> str:
+    fmt = _SUFFIXES.get(path.suffix.lower())
+    if fmt is None:
+        raise ScenarioError(f"scenario file '{path}': unknown format '{path.suffix}' (use .toml, .yaml or .json)")
+    return fmt
+
+
+def parse_scenario(text: str, fmt: str, source: str = "<text>") -> Scenario:
+    """Read a scenario from TOML, YAML or JSON text (``fmt`` one of FORMATS)."""
+    if fmt not in FORMATS:
+        raise ScenarioError(f"format: must be one of {list(FORMATS)}, got {fmt!r}")
     try:
-        if suffix == ".toml":
+        if fmt == "toml":
             try:
                 import tomllib
             except ModuleNotFoundError:  # Python 3.10
                 import tomli as tomllib  # type: ignore[no-redef]
             data = tomllib.loads(text)
-        elif suffix in (".yaml", ".yml"):
+        elif fmt == "yaml":
             import yaml
 
             data = yaml.safe_load(text)
-        elif suffix == ".json":
-            data = json.loads(text)
         else:
-            raise ScenarioError(f"scenario file '{p}': unknown format '{suffix}' (use .toml, .yaml or .json)")
-    except ScenarioError:
-        raise
+            data = json.loads(text)
     except Exception as exc:  # parse errors of any of the three formats
-        raise ScenarioError(f"scenario file '{p}' does not parse: {exc}") from exc
+        raise ScenarioError(f"scenario file '{source}' does not parse: {exc}") from exc
     return Scenario.from_dict(data)
+
+
+def load_file(path: str | Path) -> Scenario:
+    """Load a scenario from a TOML (.toml), YAML (.yaml/.yml) or JSON (.json) file."""
+    p = Path(path)
+    if not p.is_file():
+        raise ScenarioError(f"scenario file '{p}' does not exist")
+    fmt = _format_of(p)
+    return parse_scenario(p.read_text(encoding="utf-8"), fmt, str(p))
+
+
+def _comment_block(scenario: Scenario) -> str:
+    """The derived values and the open choices as ``#`` comments (valid in TOML and YAML)."""
+    lines = ["", "# ---- derived from the fields above (for reading; not read back) ----"]
+    lines += [f"# {k} = {json.dumps(v)}" for k, v in scenario.derived().items()]
+    lines += ["", "# ---- open choices of the paper: default, and why ----"]
+    for key, (default, reason) in OPEN_CHOICES.items():
+        lines.append(f"# {key} = {json.dumps(default, ensure_ascii=False)}")
+        lines.append("#     " + " ".join(reason.split()))
+    return "\n".join(lines) + "\n"
+
+
+def format_scenario(scenario: Scenario, fmt: str = "toml", *, explain: bool = False) -> str:
+    """The scenario as a TOML, YAML or JSON file that ``load_file`` reads back to an equal Scenario.
+
+    ``explain`` adds the derived values and the open choices: as comments in TOML and YAML (the text
+    still loads back), as the ``derived`` and ``open_choices`` keys in JSON (for programs; that JSON
+    is a report, not a scenario file)."""
+    if fmt not in FORMATS:
+        raise ScenarioError(f"format: must be one of {list(FORMATS)}, got {fmt!r}")
+    if fmt == "json":
+        data = scenario.resolved() if explain else scenario.to_dict()
+        return json.dumps(data, indent=2, ensure_ascii=False) + "\n"
+    if fmt == "toml":
+        import tomli_w
+
+        text = tomli_w.dumps(scenario.to_dict())
+    else:
+        import yaml
+
+        text = yaml.safe_dump(scenario.to_dict(), sort_keys=False, allow_unicode=True, default_flow_style=None,
+                              width=1000)
+    return text + _comment_block(scenario) if explain else text
 
 
 def dump_file(scenario: Scenario, path: str | Path) -> None:
     """Write a scenario as TOML, YAML or JSON according to the suffix."""
     p = Path(path)
-    data = scenario.to_dict()
-    suffix = p.suffix.lower()
-    if suffix == ".toml":
-        p.write_text(_to_toml(data), encoding="utf-8")
-    elif suffix in (".yaml", ".yml"):
-        import yaml
-
-        p.write_text(yaml.safe_dump(data, sort_keys=False, allow_unicode=True), encoding="utf-8")
-    elif suffix == ".json":
-        p.write_text(json.dumps(data, indent=2), encoding="utf-8")
-    else:
-        raise ScenarioError(f"unknown scenario format '{suffix}' (use .toml, .yaml or .json)")
-
-
-def _to_toml(data: dict[str, Any]) -> str:
-    def fmt(v: Any) -> str:
-        if isinstance(v, bool):
-            return "true" if v else "false"
-        if isinstance(v, (int, float)):
-            return repr(v)
-        if isinstance(v, str):
-            return json.dumps(v, ensure_ascii=False)
-        if isinstance(v, list):
-            return "[" + ", ".join(fmt(x) for x in v) + "]"
-        raise TypeError(type(v))
-
-    return "".join(f"{k} = {fmt(v)}\n" for k, v in data.items())
+    try:
+        fmt = _format_of(p)
+    except ScenarioError:
+        raise ScenarioError(f"unknown scenario format '{p.suffix}' (use .toml, .yaml or .json)") from None
+    p.write_text(format_scenario(scenario, fmt), encoding="utf-8")
 
 
 def resolve(name_or_file: str | Scenario) -> Scenario:
@@ -395,7 +473,7 @@ def resolve(name_or_file: str | Scenario) -> Scenario:
     if isinstance(name_or_file, Scenario):
         return name_or_file
     p = Path(name_or_file)
-    if p.suffix.lower() in (".toml", ".yaml", ".yml", ".json"):
+    if p.suffix.lower() in _SUFFIXES:
         return load_file(p)
     return preset(name_or_file)
 
@@ -404,11 +482,15 @@ __all__ = [
     "ALPHAS",
     "BETAS",
     "CONDITIONS",
+    "FORMATS",
     "OPEN_CHOICES",
+    "EdgeSpec",
     "Scenario",
     "ScenarioError",
     "dump_file",
+    "format_scenario",
     "load_file",
+    "parse_scenario",
     "preset",
     "preset_names",
     "resolve",

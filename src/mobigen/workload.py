@@ -18,6 +18,10 @@ request (image, prompt) and drawn once per sampler from ``difficulty_seed``:
 per-request spread (±0.075 at the clip) below the gap between condition types on their weak
 metric in Fig. 2 (~0.12-0.16 in the surrogate's levels), so the type choice still matters; it is a
 choice, not a measured value. δ > 0 lowers both scores.
+
+Importing this module registers the Gymnasium id ``control.env.ENV_ID`` with the callable
+``make_env`` (``register_env``): ``gym.make(ENV_ID, scenario="paper", seed=0)`` after ``import
+mobigen.workload``.
 """
 
 from __future__ import annotations
@@ -26,8 +30,10 @@ import math
 from dataclasses import dataclass
 from typing import Any, Callable
 
+import gymnasium as gym
 import numpy as np
 
+from mobigen.control.env import ENV_ID, DenoisingEnv
 from mobigen.scenario import CONDITIONS, Scenario, resolve
 from mobigen.system.profile import ProfileTable
 from mobigen.system.quality import QualityModel
@@ -199,8 +205,6 @@ def make_env(scenario: Scenario | str = "paper", seed: int | None = None, **kw: 
     difficulty_seed, n_prompts) or ``sampler`` (a ready sampler). With ``seed`` the env is reset
     once with it, so that its slot stream is reproducible.
     """
-    from mobigen.control.env import DenoisingEnv
-
     sc = resolve(scenario)
     sampler = kw.pop("sampler", None)
     skw = {k: kw.pop(k) for k in list(kw) if k in _SAMPLER_KEYS}
@@ -212,3 +216,12 @@ def make_env(scenario: Scenario | str = "paper", seed: int | None = None, **kw: 
     if seed is not None:
         env.reset(seed=seed)
     return env
+
+
+def register_env() -> None:
+    """Register ``ENV_ID`` with Gymnasium, entry point the callable ``make_env`` (idempotent)."""
+    if ENV_ID not in gym.registry:
+        gym.register(id=ENV_ID, entry_point=make_env)
+
+
+register_env()

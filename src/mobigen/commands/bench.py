@@ -10,14 +10,17 @@ HELP = "run a benchmark (controllers, split, vce, extract ...) and report ratios
 BENCHES: dict[str, str] = {
     "controllers": "bench_controllers",
     "split": "bench_split",
+    "edge": "bench_edge",
     "vce": "bench_vce",
     "extract": "bench_extract",
     "shaping": "bench_shaping",
+    "fuzz": "bench_fuzz",
+    "network": "bench_network",
 }
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from mobigen.cli import add_command_modules
+    from mobigen.commands._common import add_command_modules
 
     sub = parser.add_subparsers(dest="bench", metavar="WHAT", required=True)
     add_command_modules(sub, BENCHES, run_attr="_bench_run")

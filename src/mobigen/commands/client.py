@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from mobigen.commands._common import CODECS, CONDITIONS, add_json_option, text_stream, write_json
+
 HELP = "send one generation request as a mobile device: VCE, upload, finish the local steps, save, report"
 
 
@@ -18,49 +20,70 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--uplink-mbps", type=float, default=None, help="B↑ (default: drawn from the scenario with --seed)")
     parser.add_argument("--downlink-mbps", type=float, default=None, help="B↓ (default: drawn from the scenario with --seed)")
     parser.add_argument("--seed", type=int, default=0, help="seed of z_T and of the bandwidth draw")
-    parser.add_argument("--condition", default=None, help="skip VCE: use this condition type (needs --alpha, --beta)")
+    parser.add_argument("--condition", default=None, choices=CONDITIONS,
+                        help="skip VCE: use this condition type (needs --alpha, --beta)")
     parser.add_argument("--alpha", type=float, default=None, help="with --condition: resolution level α")
     parser.add_argument("--beta", type=float, default=None, help="with --condition: quality level β")
-    parser.add_argument("--codec", default=None, help="with --condition: codec (jpeg, png, webp)")
+    parser.add_argument("--codec", default=None, choices=CODECS, help="with --condition: codec")
     parser.add_argument("--out", default=None, help="where to save the final image (PNG)")
-    parser.add_argument("--json", default=None, help="also write the breakdown as JSON here")
+    add_json_option(parser, help="also write the breakdown as JSON to PATH")
     parser.add_argument("--no-shape", action="store_true", help="do not pace the upload at B↑")
     parser.add_argument("--components", default=None,
                         help="this device's local weights directory (default: what the server announces: tiny or its path)")
 
 
 def run(args: argparse.Namespace) -> int:
-    import json
+    import sys
     from pathlib import Path
 
     import httpx
 
+    from mobigen.commands._common import user_errors
     from mobigen.conditions.images import load_512
-    from mobigen.serving.client import MobileClient, ServerError, format_breakdown
+    from mobigen.errors import UserError
+    from mobigen.serving.client import MobileClient, ReplyError, ServerError, format_breakdown
 
     for name, v in (("omega", args.omega), ("qoe", args.qoe)):
         if not 0.0 <= v <= 1.0:
-            raise ValueError(f"--{name} must lie in [0, 1], got {v}")
+            raise UserError(f"--{name} must lie in [0, 1], got {v}")
     if not Path(args.image).is_file():
-        raise FileNotFoundError(f"--image: {args.image} does not exist")
-    rgb = load_512(args.image, convert=True)
-    with MobileClient(args.server, scenario=args.scenario, device_type=args.device_type, uplink_mbps=args.uplink_mbps,
-                      downlink_mbps=args.downlink_mbps, seed=args.seed, shape_uplink=not args.no_shape,
-                      components=args.components) as client:
-        try:
+        raise UserError(f"--image: {args.image} does not exist")
+    for name, path in (("--out", args.out), ("--json", args.json)):
+        if path and path != "-" and not Path(path).resolve().parent.is_dir():
+            raise UserError(f"{name}: the folder of {path} does not exist")
+    with user_errors("--image"):
+        rgb = load_512(args.image, convert=True)
+
+    def fail(msg: str) -> int:
+        print(f"mobigen client: {msg}", file=sys.stderr)
+        return 1
+
+    with user_errors():
+        client = MobileClient(args.server, scenario=args.scenario, device_type=args.device_type,
+                              uplink_mbps=args.uplink_mbps, downlink_mbps=args.downlink_mbps, seed=args.seed,
+                              shape_uplink=not args.no_shape, components=args.components)
+    with client:
+        with user_errors():
             prepared = client.prepare(rgb, omega_I=args.omega, qoe_threshold=args.qoe, condition=args.condition,
                                       alpha=args.alpha, beta=args.beta, codec_name=args.codec)
+        try:
             result = client.run(prepared, prompt=args.prompt, omega_I=args.omega, qoe_threshold=args.qoe,
                                 seed=args.seed, out_path=args.out)
+        except ReplyError as exc:
+            return fail(f"bad reply from {args.server}: {exc.detail}")
         except ServerError as exc:
-            print(f"mobigen client: server refused the request: {exc}")
-            return 1
-        except httpx.TransportError as exc:
-            raise ValueError(f"--server: cannot reach {args.server}: {type(exc).__name__}: {exc}") from None
+            return fail(f"server refused the request: {exc}")
+        except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
+            raise UserError(f"--server: cannot reach {args.server}: {type(exc).__name__}: {exc}") from None
+        except httpx.HTTPError as exc:
+            return fail(f"the connection to {args.server} failed: {type(exc).__name__}: {exc}")
+    text = text_stream(args.json)
     if prepared.vce_backend:
         print(f"VCE expected q^I={prepared.vce_expected_q[0]:.3f} q^T={prepared.vce_expected_q[1]:.3f} "
-              f"({prepared.vce_backend} quality model)")
-    print(format_breakdown(result))
-    if args.json:
-        Path(args.json).write_text(json.dumps(result.to_row(), indent=2))
+              f"({prepared.vce_backend} quality model)", file=text)
+    print(format_breakdown(result), file=text)
+    write_json(result.to_row(), args.json)
+    if result.completion and result.completion.get("status") == "unconfirmed":
+        saved = f"the image was saved to {result.image_path}, but " if result.image_path else ""
+        return fail(f"{saved}the completion call failed: {result.completion.get('detail', '')}")
     return 0

@@ -5,21 +5,22 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from mobigen.commands._common import CODECS, CONDITIONS, UserError, add_progress_option, progress_enabled, user_errors
+
 HELP = "profile condition extraction and compression (bytes, fidelity, time) over an image data set"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from mobigen.scenario import CONDITIONS
-
     parser.add_argument("--dataset", default=None, help="image folder (default: settings.dataset_dir(), the DreamBooth set)")
     parser.add_argument("--out", required=True, help="output table (.csv; a .json with metadata is written beside it)")
     parser.add_argument("--limit", type=int, default=None, help="profile only the first N images (sorted by path)")
-    parser.add_argument("--conditions", nargs="+", default=list(CONDITIONS), metavar="λ", help=f"condition types (default: all of {', '.join(CONDITIONS)})")
-    parser.add_argument("--codecs", nargs="+", default=None, metavar="CODEC",
-                        help="codecs for every type (jpeg png webp); default: JPEG plus the best alternative per type")
+    parser.add_argument("--conditions", nargs="+", default=list(CONDITIONS), choices=CONDITIONS, metavar="λ",
+                        help=f"condition types out of {', '.join(CONDITIONS)} (default: all)")
+    parser.add_argument("--codecs", nargs="+", default=None, choices=CODECS, metavar="CODEC",
+                        help=f"codecs for every type out of {', '.join(CODECS)}; default: JPEG plus the best alternative per type")
     parser.add_argument("--weights", default=None, help="weights folder (default: settings.weights_dir())")
-    parser.add_argument("--threads", type=int, default=1, help="torch threads for PiDiNet (default 1)")
-    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads for PiDiNet")
+    add_progress_option(parser)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -28,25 +29,15 @@ def run(args: argparse.Namespace) -> int:
     from mobigen.conditions.profiler import profile_dataset
     from mobigen.settings import dataset_dir
 
-    if args.threads < 1:
-        raise ValueError(f"threads: must be >= 1, got {args.threads}")
+    with user_errors():  # 1. the flags, the data set folder and the output file the user named
+        dataset, out = _validate(args, dataset_dir(args.dataset))
     torch.set_num_threads(args.threads)
-    dataset = dataset_dir(args.dataset)
-    if not dataset.is_dir():
-        raise ValueError(f"dataset: '{dataset}' is not a folder")
-    out = Path(args.out)
-    if out.is_dir():
-        raise ValueError(f"--out: '{out}' is a folder; give a file name such as {out / 'profile.csv'}")
-    try:  # fail now, not after a long run
-        out.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise ValueError(f"--out: cannot create folder '{out.parent}' ({exc.strerror or exc})") from None
     table, skipped = profile_dataset(dataset, conditions=args.conditions, codecs=args.codecs, limit=args.limit,
-                                     progress=not args.no_progress, weights_dir=args.weights)
+                                     progress=progress_enabled(args), weights_dir=args.weights)  # 2. the profile
     if table.frame.empty:
         _print_skipped(skipped)
-        raise ValueError(f"dataset: no usable image in '{dataset}' ({table.meta['n_files']} image file(s) found, "
-                         f"{len(skipped)} skipped); nothing written")
+        raise UserError(f"dataset: no usable image in '{dataset}' ({table.meta['n_files']} image file(s) found, "
+                        f"{len(skipped)} skipped); nothing written")
     path = table.save(args.out)
     summary = table.summary()
     print(f"profiled {table.meta['n_images']} images ({len(table.frame)} rows) -> {path} (+ {path.with_suffix('.json').name})")
@@ -57,6 +48,22 @@ def run(args: argparse.Namespace) -> int:
               f"fidelity {grp['fidelity'].min():.3f}..{grp['fidelity'].max():.3f} ({table.meta['metric'][cond]})")
     _print_skipped(skipped)
     return 0
+
+
+def _validate(args: argparse.Namespace, dataset: Path) -> tuple[Path, Path]:
+    """Threads, the data set folder, and the output file (its folder created now, not after a long run)."""
+    if args.threads < 1:
+        raise ValueError(f"threads: must be >= 1, got {args.threads}")
+    if not dataset.is_dir():
+        raise ValueError(f"dataset: '{dataset}' is not a folder")
+    out = Path(args.out)
+    if out.is_dir():
+        raise ValueError(f"--out: '{out}' is a folder; give a file name such as {out / 'profile.csv'}")
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ValueError(f"--out: cannot create folder '{out.parent}' ({exc.strerror or exc})") from None
+    return dataset, out
 
 
 def _print_skipped(skipped: list[tuple[str, str]]) -> None:

@@ -15,11 +15,14 @@ existing folder as ``--out`` receives the default file name.
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import sys
 import time
 from pathlib import Path
+from typing import Any, TextIO
+
+from mobigen.commands._common import (CODECS, CONDITIONS, add_json_option, check_json_path, text_stream, user_errors,
+                                      write_json)
 
 HELP = "choose (condition, alpha, beta) for one request with Algorithms 1-2 and write the engineered condition"
 
@@ -50,27 +53,47 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--omega", type=float, required=True, help="ω^I in [0, 1], preference for perceptual similarity")
     parser.add_argument("--qoe", type=float, required=True, help="QoE threshold Q̃ in [0, 1]")
     parser.add_argument("--uplink-mbps", type=float, default=None, help="uplink bandwidth B↑ (Mbps); default mid-range of the scenario")
-    parser.add_argument("--device-type", type=int, default=0, help="device type index of the scenario (f_k); default 0")
-    parser.add_argument("--scenario", default="paper", help="scenario preset or file (default: paper)")
+    parser.add_argument("--device-type", type=int, default=0, help="device type index of the scenario (f_k)")
+    parser.add_argument("--scenario", default="paper", help="scenario preset or file")
     parser.add_argument("--profile", default=None, help="profile table CSV (default: the shipped profile)")
     parser.add_argument("--out", default=None,
                         help="output file or folder (default: <image stem>_<condition>.<ext> here); an image suffix "
                              "that does not match the chosen codec is replaced by the codec's (see --codec)")
-    parser.add_argument("--json", action="store_true", help="print the result as JSON")
-    parser.add_argument("--condition", default=None, help="override λ (canny, hed, depth, seg)")
+    add_json_option(parser, help="write the result as JSON to PATH (the text lines then go to stderr if PATH is '-')")
+    parser.add_argument("--condition", default=None, choices=CONDITIONS, help="override λ")
     parser.add_argument("--alpha", type=float, default=None, help="override α (Table I level)")
     parser.add_argument("--beta", type=float, default=None, help="override β (Table I level)")
-    parser.add_argument("--codec", default=None, help="override the codec (jpeg, png, webp)")
+    parser.add_argument("--codec", default=None, choices=CODECS, help="override the codec")
 
 
 def run(args: argparse.Namespace) -> int:
-    from mobigen.conditions.config_table import config_table, level_index
-    from mobigen.conditions.quality_surrogate import SurrogateQuality
-    from mobigen.conditions.vce import VCE, load_default_vce
-    from mobigen.scenario import CONDITIONS, resolve
-    from mobigen.system.profile import ProfileTable
+    with user_errors():  # 1. the flags, the scenario, the image, the profile and the output place
+        sc, up_mbps = _validate(args)
+        check_json_path(args.json)
+        from mobigen.conditions.images import load_512  # safe loader: corrupt / truncated / bombs -> ImageError
 
-    # --- validate the plain values first (one-line errors naming the field) ---
+        rgb = load_512(args.image, convert=True)
+        if args.profile is not None:
+            vce = _load_vce(args.profile, sc)
+    if args.profile is None:
+        vce = _load_vce(None, sc)
+    choice, decide_s, overridden = _decide(vce, args, sc, up_mbps)  # 2. Algorithms 1-2 (or the override)
+    with user_errors():
+        out = _output_file(args, choice.condition, choice.codec)  # 3. where to write, before the extraction
+    data, extractor_backend, extract_s = _extract_encode(choice, rgb)  # 4. extract and encode
+    with user_errors():
+        _write(out, data)
+    result = _result(args, vce, choice, up_mbps, data, out, extractor_backend, overridden, decide_s, extract_s)
+    _print_text(result, vce.reference_steps, choice.feasible, args.qoe, text_stream(args.json))
+    write_json(result, args.json)
+    return 0
+
+
+def _validate(args: argparse.Namespace) -> tuple[Any, float]:
+    """The plain values first (one-line errors naming the field); returns the scenario and B↑ in Mbps."""
+    from mobigen.conditions.config_table import level_index
+    from mobigen.scenario import resolve
+
     if not (0.0 <= args.omega <= 1.0):
         raise ValueError(f"--omega: must be in [0, 1], got {args.omega!r}")
     if not (0.0 <= args.qoe <= 1.0):
@@ -88,22 +111,26 @@ def run(args: argparse.Namespace) -> int:
     n_types = len(sc.device_compute_ratios)
     if not 0 <= args.device_type < n_types:
         raise ValueError(f"--device-type: must be in 0..{n_types - 1}, got {args.device_type}")
-    from mobigen.conditions.codec import CODECS
+    return sc, up_mbps
 
-    if args.codec is not None and args.codec not in CODECS:
-        raise ValueError(f"--codec: must be one of {list(CODECS)}, got {args.codec!r}")
 
-    # --- the image (safe loader: corrupt / truncated / bombs -> ImageError, a ValueError) ---
-    from mobigen.conditions.images import load_512
+def _load_vce(profile: str | None, sc: Any) -> Any:
+    """VCE on ``profile`` with the surrogate quality model, or the shipped default VCE."""
+    from mobigen.conditions.vce import load_default_vce
 
-    rgb = load_512(args.image, convert=True)
+    if profile is None:
+        return load_default_vce(sc)
+    from mobigen.conditions.config_table import config_table
+    from mobigen.conditions.quality_surrogate import SurrogateQuality
+    from mobigen.conditions.vce import VCE
+    from mobigen.system.profile import ProfileTable
 
-    # --- VCE ---
-    if args.profile is not None:
-        table = config_table(ProfileTable.load(args.profile))
-        vce = VCE(table, SurrogateQuality(table=table), sc)
-    else:
-        vce = load_default_vce(sc)
+    table = config_table(ProfileTable.load(profile))
+    return VCE(table, SurrogateQuality(table=table), sc)
+
+
+def _decide(vce: Any, args: argparse.Namespace, sc: Any, up_mbps: float) -> tuple[Any, float, bool]:
+    """VCE's choice (timed), replaced by the evaluated override when --condition/--alpha/--beta/--codec is given."""
     f_device = sc.device_compute_ratios[args.device_type] * sc.f_edge
     t0 = time.perf_counter()
     choice = vce.choose(args.omega, args.qoe, up_mbps * 1e6, f_device)
@@ -113,11 +140,12 @@ def run(args: argparse.Namespace) -> int:
         choice = vce.evaluate(args.condition or choice.condition, choice.alpha if args.alpha is None else args.alpha,
                               choice.beta if args.beta is None else args.beta, args.omega, args.qoe,
                               up_mbps * 1e6, f_device, codec=args.codec)
-    cond, alpha, beta, codec = choice.condition, choice.alpha, choice.beta, choice.codec
-    q_I, q_T = choice.q_I, choice.q_T
+    return choice, decide_s, overridden
 
-    # --- where to write (checked before the extraction, which may take seconds) ---
-    out, renamed = output_path(args.out, args.image, cond, codec)
+
+def _output_file(args: argparse.Namespace, condition: str, codec: str) -> Path:
+    """The file to write (its folder created); a note on stderr when the suffix was changed to the codec's."""
+    out, renamed = output_path(args.out, args.image, condition, codec)
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -125,22 +153,36 @@ def run(args: argparse.Namespace) -> int:
     if renamed:
         print(f"note: the condition is encoded as {codec}; writing {out} instead of {args.out} so that its name "
               f"says what it is (--codec forces a codec)", file=sys.stderr)
+    return out
 
-    # --- extract, encode, write ---
+
+def _extract_encode(choice: Any, rgb: Any) -> tuple[bytes, str, float]:
+    """The chosen condition extracted (timed) and encoded at (α, β, codec); returns bytes, extractor, seconds."""
     from mobigen.conditions import codec as codec_mod
     from mobigen.conditions.extractors import extract_labelled
 
     t0 = time.perf_counter()
-    condition_img, extractor_backend = extract_labelled(cond, rgb)
+    condition_img, extractor_backend = extract_labelled(choice.condition, rgb)
     extract_s = time.perf_counter() - t0
-    data = codec_mod.encode(condition_img, alpha, beta, codec)
+    return codec_mod.encode(condition_img, choice.alpha, choice.beta, choice.codec), extractor_backend, extract_s
+
+
+def _write(out: Path, data: bytes) -> None:
     try:
         out.write_bytes(data)
     except OSError as exc:
         raise ValueError(f"--out: cannot write '{out}' ({exc.strerror or exc})") from None
 
-    result = {
-        "condition": cond, "condition_index": CONDITIONS.index(cond), "alpha": alpha, "beta": beta, "codec": codec,
+
+def _result(args: argparse.Namespace, vce: Any, choice: Any, up_mbps: float, data: bytes, out: Path,
+            extractor_backend: str, overridden: bool, decide_s: float, extract_s: float) -> dict[str, Any]:
+    """The JSON-ready result."""
+    from mobigen.scenario import CONDITIONS as ALL_CONDITIONS
+
+    q_I, q_T = choice.q_I, choice.q_T
+    return {
+        "condition": choice.condition, "condition_index": ALL_CONDITIONS.index(choice.condition), "alpha": choice.alpha,
+        "beta": choice.beta, "codec": choice.codec,
         "bytes": len(data), "expected_bytes": choice.expected_bytes,
         "q_I": q_I, "q_T": q_T, "qoe": args.omega * q_I + (1 - args.omega) * q_T,
         "quality_backend": vce.quality_backend, "reference_steps": vce.reference_steps,
@@ -149,14 +191,15 @@ def run(args: argparse.Namespace) -> int:
         "uplink_mbps": up_mbps, "device_type": args.device_type, "prompt": args.prompt, "image": str(args.image),
         "out": str(out), "requested_out": args.out, "decision_ms": 1e3 * decide_s, "extract_ms": 1e3 * extract_s,
     }
-    if args.json:
-        print(json.dumps(result, ensure_ascii=False))
-    else:
-        qb = result["quality_backend"]
-        print(f"condition {cond} (extractor: {extractor_backend}), alpha {alpha}, beta {beta}, codec {codec}")
-        print(f"wrote {out}: {len(data)} bytes (profile mean for this configuration: {result['expected_bytes']:.0f} bytes)")
-        print(f"expected q_I {q_I:.3f}, q_T {q_T:.3f}, QoE {result['qoe']:.3f} at T={vce.reference_steps} "
-              f"[{qb} quality model]; threshold {args.qoe} {'met' if choice.feasible else 'NOT met'}"
-              f"{' (VCE choice overridden)' if overridden else ''}")
-        print(f"VCE decision {result['decision_ms']:.3f} ms, extraction {result['extract_ms']:.1f} ms")
-    return 0
+
+
+def _print_text(r: dict[str, Any], reference_steps: int, feasible: bool, qoe_threshold: float, stream: TextIO) -> None:
+    qb = r["quality_backend"]
+    lines = [f"condition {r['condition']} (extractor: {r['extractor_backend']}), alpha {r['alpha']}, beta {r['beta']}, "
+             f"codec {r['codec']}",
+             f"wrote {r['out']}: {r['bytes']} bytes (profile mean for this configuration: {r['expected_bytes']:.0f} bytes)",
+             f"expected q_I {r['q_I']:.3f}, q_T {r['q_T']:.3f}, QoE {r['qoe']:.3f} at T={reference_steps} "
+             f"[{qb} quality model]; threshold {qoe_threshold} {'met' if feasible else 'NOT met'}"
+             f"{' (VCE choice overridden)' if r['overridden'] else ''}",
+             f"VCE decision {r['decision_ms']:.3f} ms, extraction {r['extract_ms']:.1f} ms"]
+    print("\n".join(lines), file=stream)

@@ -34,6 +34,7 @@ Bytes are the real encoded file sizes (``len(encode(...))``).
 from __future__ import annotations
 
 import io
+import warnings
 
 import numpy as np
 
@@ -207,9 +208,13 @@ def decode(data: bytes, size: int = SIZE) -> np.ndarray:
     if not _complete(bytes(data), codec):
         raise ValueError(f"data: truncated {codec} condition (no end-of-image marker)")
     try:
-        with Image.open(io.BytesIO(bytes(data))) as probe:  # header only: dimensions and mode
-            w, h = probe.size
-            palette = probe.mode == "P"
+        with warnings.catch_warnings():  # Pillow's bomb warning refused as in conditions.images.load_image
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(bytes(data))) as probe:  # header only: dimensions and mode
+                w, h = probe.size
+                palette = probe.mode == "P"
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise ValueError(f"data: {codec} condition is a decompression bomb ({exc})") from None
     except (UnidentifiedImageError, OSError, SyntaxError) as exc:
         raise ValueError(f"data: corrupt {codec} condition ({exc})") from None
     if w > size or h > size or w < 1 or h < 1:

@@ -106,6 +106,10 @@ def profile_image(rgb: np.ndarray, image_id: str, *, conditions: Sequence[str], 
     return rows
 
 
+ROW_COLUMNS: tuple[str, ...] = ("image", "condition", "alpha", "beta", "codec", "bytes", "fidelity", "extract_s")
+"""The columns of ``profile_image``'s rows (``mobigen.system.profile.COLUMNS``)."""
+
+
 def profile_dataset(
     dataset_dir: str | os.PathLike[str],
     *,
@@ -118,8 +122,31 @@ def profile_dataset(
     weights_dir: str | os.PathLike[str] | None = None,
 ) -> tuple[ProfileTable, list[tuple[str, str]]]:
     """Profile every image under ``dataset_dir``; returns the table and the skipped ``(path, reason)``."""
-    from tqdm import tqdm
+    # 1. check the grid and the codecs before any work
+    conditions, alphas, betas = _check_grid(conditions, alphas, betas)
+    if limit is not None and limit < 1:
+        raise ValueError(f"limit: must be >= 1, got {limit}")
+    per_cond = _codecs_for(codecs, conditions)
+    # 2. the images, in path order
+    root = Path(dataset_dir)
+    files = list_images(root)
+    if limit is not None:
+        files = files[:limit]
+    # 3. load and warm every extractor, so that the timings measure warm models
+    backends = _warm_up(conditions, weights_dir)
+    # 4. profile each image; a bad one is skipped and reported
+    rows, skipped = _profile_files(files, root, progress=progress, conditions=conditions, alphas=alphas,
+                                   betas=betas, codecs=per_cond, weights_dir=weights_dir)
+    frame = pd.DataFrame(rows, columns=list(ROW_COLUMNS))
+    # 5. the metadata: data set, grid, metrics, backends, machine
+    meta = _metadata(root, frame, files, skipped, conditions=conditions, alphas=alphas, betas=betas,
+                     codecs=per_cond, backends=backends)
+    return ProfileTable(frame=frame, meta=meta), skipped
 
+
+def _check_grid(conditions: Sequence[str], alphas: Sequence[float], betas: Sequence[float]
+                ) -> tuple[tuple[str, ...], tuple[float, ...], tuple[float, ...]]:
+    """The λ, α and β to profile, checked against Table I (ValueError naming the argument)."""
     conditions = tuple(conditions)
     if not conditions or any(c not in CONDITIONS for c in conditions):
         raise ValueError(f"conditions: must be a non-empty subset of {list(CONDITIONS)}, got {list(conditions)}")
@@ -127,21 +154,24 @@ def profile_dataset(
     betas = tuple(codec_mod.check_beta(b) for b in betas)
     if not alphas or not betas:
         raise ValueError("alphas: need at least one α and one β")
-    if limit is not None and limit < 1:
-        raise ValueError(f"limit: must be >= 1, got {limit}")
-    per_cond = _codecs_for(codecs, conditions)
-    root = Path(dataset_dir)
-    files = list_images(root)
-    if limit is not None:
-        files = files[:limit]
+    return conditions, alphas, betas
 
-    # Load every model and run it once (first TFLite invoke / torch call is slower) before timing.
+
+def _warm_up(conditions: Sequence[str], weights_dir: str | os.PathLike[str] | None) -> dict[str, str]:
+    """Load every extractor and run it once (the first TFLite invoke / torch call is slower); returns
+    the backend name per λ."""
     warm = np.zeros((codec_mod.SIZE, codec_mod.SIZE, 3), np.uint8)
     backends = {}
     for c in conditions:
         ext = get_extractor(c, weights_dir)
         ext(warm)
         backends[c] = ext.backend
+    return backends
+
+
+def _profile_files(files: Sequence[Path], root: Path, *, progress: bool, **grid) -> tuple[list[tuple], list[tuple[str, str]]]:
+    """``profile_image`` rows of every file, and the ``(path, reason)`` of the files skipped."""
+    from tqdm import tqdm
 
     rows: list[tuple] = []
     skipped: list[tuple[str, str]] = []
@@ -154,13 +184,18 @@ def profile_dataset(
             log.warning("skipped %s: %s", rel, exc)
             continue
         try:
-            rows.extend(profile_image(rgb, rel, conditions=conditions, alphas=alphas, betas=betas,
-                                      codecs=per_cond, weights_dir=weights_dir))
+            rows.extend(profile_image(rgb, rel, **grid))
         except (ValueError, RuntimeError) as exc:  # one bad image must not end the run
             skipped.append((rel, f"profiling failed: {exc}"))
             log.warning("skipped %s: %s", rel, exc)
-    frame = pd.DataFrame(rows, columns=["image", "condition", "alpha", "beta", "codec", "bytes", "fidelity", "extract_s"])
-    meta = {
+    return rows, skipped
+
+
+def _metadata(root: Path, frame: pd.DataFrame, files: Sequence[Path], skipped: Sequence[tuple[str, str]], *,
+              conditions: Sequence[str], alphas: Sequence[float], betas: Sequence[float],
+              codecs: Mapping[str, Sequence[str]], backends: Mapping[str, str]) -> dict:
+    """The profile's metadata (what was measured, how, on which machine)."""
+    return {
         "dataset": root.name,
         "dataset_path": str(root),
         "n_images": int(frame["image"].nunique()) if len(frame) else 0,
@@ -169,9 +204,9 @@ def profile_dataset(
         "conditions": list(conditions),
         "alphas": list(alphas),
         "betas": list(betas),
-        "codecs": {c: list(v) for c, v in per_cond.items()},
+        "codecs": {c: list(v) for c, v in codecs.items()},
         "metric": {c: METRICS[c] for c in conditions},
-        "extractor_backends": backends,
+        "extractor_backends": dict(backends),
         "codec_mapping": {
             "alpha": "side = round(512*alpha), cv2.INTER_AREA (nearest for palette PNG); decode: bilinear (nearest for palette PNG) back to 512",
             "jpeg": f"quality = clip(round(100*beta), 1, {codec_mod.JPEG_MAX_QUALITY}); grey conditions single-channel",
@@ -186,4 +221,3 @@ def profile_dataset(
         "machine": machine_description(),
         "written_by": "mobigen profile (mobigen.conditions.profiler.profile_dataset)",
     }
-    return ProfileTable(frame=frame, meta=meta), skipped

@@ -23,6 +23,9 @@ interface (``SimilarityScorer`` / ``AlignmentScorer``).
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
+
 import logging
 import os
 from dataclasses import dataclass
@@ -240,6 +243,25 @@ def _weights_subdir(explicit: str | os.PathLike[str] | None, env: str, default_n
     return weights_dir() / default_name
 
 
+@contextlib.contextmanager
+def hub_offline() -> Iterator[None]:
+    """Keep the scorer packages' own model/tokenizer loads off the network while they run.
+
+    ``dreamsim`` and ``image-reward`` load their backbones and tokenizers through huggingface_hub and
+    transformers, which read ``HF_HUB_OFFLINE`` once, at import (long before this call), so setting the
+    environment variable here would have no effect. Both consult ``huggingface_hub.constants.is_offline_mode()``
+    at call time, which returns ``constants.HF_HUB_OFFLINE``: that flag is set for the duration of the load
+    and restored afterwards; ``os.environ`` is never touched."""
+    from huggingface_hub import constants
+
+    saved = constants.HF_HUB_OFFLINE
+    constants.HF_HUB_OFFLINE = True
+    try:
+        yield
+    finally:
+        constants.HF_HUB_OFFLINE = saved
+
+
 class DreamSimScorer:
     """DreamSim (Fu et al., 2023) from a local cache folder, via the ``dreamsim`` package."""
 
@@ -294,5 +316,5 @@ def load_scorers(dreamsim_dir: str | os.PathLike[str] | None = None,
         missing.append(f"ImageReward weights ('{ir / 'ImageReward.pt'}' and 'med_config.json'; set MOBIGEN_IMAGEREWARD_DIR)")
     if missing:
         raise FileNotFoundError("measured quality backend: missing " + "; ".join(missing))
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    return DreamSimScorer(ds, device), ImageRewardScorer(ir, device)
+    with hub_offline():
+        return DreamSimScorer(ds, device), ImageRewardScorer(ir, device)

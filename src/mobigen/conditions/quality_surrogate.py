@@ -165,17 +165,17 @@ class SurrogateQuality:
 
     backend = BACKEND
 
-    def __init__(self, profile: ProfileTable | None = None, seed: int = 0, *, codec: str = "best",
+    def __init__(self, profile: ProfileTable | None = None, *, codec: str = "best",
                  targets: SurrogateTargets = DEFAULT_TARGETS, table: ConfigTable | None = None) -> None:
         """``profile`` defaults to the shipped profile; ``codec`` picks the fidelity per configuration
-        ("best": the ConfigTable's codec policy; or a codec name). ``seed`` is unused: the surrogate is
-        deterministic (difficulty comes from the caller); it is kept so every backend shares one shape."""
+        ("best": the ConfigTable's codec policy; or a codec name). The surrogate takes no seed: it is a
+        deterministic function of the profile and its inputs (the per-request difficulty, the only
+        random part, is drawn by the caller, e.g. ``mobigen.workload`` with its own seed)."""
         if table is None:
             if profile is None:
                 profile = ProfileTable.load(default_profile_path())
             table = config_table(profile, codec=codec)
         self.table = table
-        self.seed = int(seed)
         self.targets = targets
         self.calibration = fit_calibration(table, targets)
         cal = self.calibration

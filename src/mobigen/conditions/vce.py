@@ -38,6 +38,8 @@ import numpy as np
 from mobigen.conditions.config_table import ConfigTable, config_table, level_index
 from mobigen.conditions.pareto import Frontier, Frontiers, build_frontiers
 from mobigen.scenario import Scenario
+from mobigen.system.latency import denoise_latency
+from mobigen.system.offload import edge_steps
 from mobigen.system.profile import ProfileTable, default_profile_path
 from mobigen.system.quality import QualityModel
 
@@ -210,13 +212,11 @@ class VCE:
         hit = self._l2_cache.get(f_device)
         if hit is not None:
             return hit
-        sc, T, O = self.scenario, self.reference_steps, self.reference_offload
-        if O >= 1.0:  # eq. (7)
-            val = sc.eps0_flops * T / sc.f_edge + 8.0 * sc.image_bytes / self.reference_downlink_bps
-        else:  # eq. (6), device runs T - ⌊OT⌋ steps (system.latency.local_steps)
-            e = math.floor(O * T + 1e-9)
-            val = (sc.eps0_flops * e / sc.f_edge + 8.0 * sc.latent_bytes / self.reference_downlink_bps
-                   + sc.eps0_flops * (T - e) / f_device)
+        sc, T = self.scenario, self.reference_steps
+        e = edge_steps(T, self.reference_offload)  # eq. (4); e = T is full offload, eq. (7)
+        val = float(denoise_latency(T, e, f_device=f_device, f_edge=sc.f_edge, eps0=sc.eps0_flops,  # eqs. (6)-(7)
+                                    downlink_bps=self.reference_downlink_bps, latent_bytes=sc.latent_bytes,
+                                    image_bytes=sc.image_bytes).total_s)
         if len(self._l2_cache) < 4096:
             self._l2_cache[f_device] = val
         return val
@@ -325,5 +325,5 @@ def _default_vce(scenario: Scenario) -> VCE:
 
 
 def load_default_vce(scenario: Scenario) -> VCE:
-    """VCE on the shipped profile (``mobigen/data/profile.csv``) with the surrogate quality model."""
+    """VCE on the shipped profile (``mobigen/data/profile.csv.gz`` + ``profile.timing.csv``) with the surrogate quality model."""
     return _default_vce(scenario)

@@ -1,8 +1,8 @@
 """mobigen.control: Distributed Denoising Control (Section V-B) and its yardsticks.
 
 * ``base.Controller``: ``decide(slot) -> Decision`` (the lead's protocol).
-* ``env.DenoisingEnv`` (Gymnasium id ``mobigen/DistributedDenoising-v0``, registered when
-  ``mobigen.control.env`` is imported; entry point ``mobigen.workload:make_env``).
+* ``env.DenoisingEnv`` (Gymnasium id ``env.ENV_ID`` = ``mobigen/DistributedDenoising-v0``, registered
+  by ``import mobigen.workload`` with the callable ``workload.make_env``, which supplies the sampler).
 * ``action_map.action_to_decision``: the hybrid action of eq. (25), shared by DDC/SAC/PPO.
 * ``exact.ExactController``: the per-slot optimum (DP over users and edge steps).
 * ``guard.guard`` / ``guard.Guarded``: repair to (11)-(13) with the least quality lost.

@@ -6,10 +6,10 @@ An action is a float vector ``a`` in [-1, 1]^(2K):
 * ``a[K+k]`` picks the edge steps e_k = ⌊o_k T_k⌋ (eq. 4): u = (a+1)/2 is cut into T_k + 1 equal
   bins, bin j -> e_k = j. Giving e_k = T_k a bin of its own makes "return the image" (o_k = 1)
   reachable by a squashed-Gaussian policy, which never outputs exactly 1.
-* The executed o_k is the canonical offloading ratio that realises e_k (``offload_for_edge_steps``):
-  o = 1 iff e = T, o = e/T for 0 < e < T, o = 0.5/T for e = 0 (so o ∈ (0, 1], eq. 11).
+* The result is a ``Decision(T, e)``; its o_k is the canonical ratio of ``system.offload``
+  (o = 1 iff e = T, o = e/T for 0 < e < T, o = 0.5/T for e = 0, so o ∈ (0, 1], eq. 11).
 
-Only (T_k, e_k) matter to eqs. (6), (12), (13), so this loses nothing of the action space.
+Only (T_k, e_k) matter to eqs. (6), (7), (12), (13), so this loses nothing of the action space.
 """
 
 from __future__ import annotations
@@ -18,16 +18,6 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from mobigen.system.slot import Decision, Slot
-
-
-def offload_for_edge_steps(T: ArrayLike, e: ArrayLike) -> np.ndarray:
-    """The canonical o_k ∈ (0, 1] with ⌊o_k T_k⌋ = e_k (eq. 4, eq. 11)."""
-    T = np.asarray(T, dtype=np.int64)
-    e = np.asarray(e, dtype=np.int64)
-    if np.any(e < 0) or np.any(e > T):
-        raise ValueError("edge steps 'e' must lie in 0..T")
-    Tf = T.astype(float)
-    return np.where(e >= T, 1.0, np.where(e == 0, 0.5 / Tf, e / Tf))
 
 
 def action_to_decision(action: ArrayLike, slot: Slot) -> Decision:
@@ -45,7 +35,7 @@ def action_to_decision(action: ArrayLike, slot: Slot) -> Decision:
     T = p.steps_min + np.minimum(np.floor(u_T * n_T).astype(np.int64), n_T - 1)
     u_e = (a[K:] + 1.0) / 2.0
     e = np.minimum(np.floor(u_e * (T + 1)).astype(np.int64), T)
-    return Decision(T=T, o=offload_for_edge_steps(T, e))
+    return Decision(T=T, e=e)
 
 
 def decision_to_action(decision: Decision, slot: Slot) -> np.ndarray:
@@ -53,7 +43,7 @@ def decision_to_action(decision: Decision, slot: Slot) -> np.ndarray:
     p = slot.params
     n_T = p.steps_max - p.steps_min + 1
     T = np.clip(decision.T, p.steps_min, p.steps_max)
-    e = np.clip(decision.edge_steps, 0, T)
+    e = np.minimum(decision.e, T)
     a_T = 2.0 * (T - p.steps_min + 0.5) / n_T - 1.0
     a_e = 2.0 * (e + 0.5) / (T + 1) - 1.0
     return np.concatenate([a_T, a_e]).astype(np.float32)

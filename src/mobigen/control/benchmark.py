@@ -1,6 +1,6 @@
 """The controller benchmark: every controller on the same held-out seeded slots — mean reward,
 reward as a fraction of Exact's, hard-constraint violations (11)-(13) before and after
-``guard``, and decision latency percentiles."""
+``guard``, and decision latency percentiles. A controller that fell back is reported as what ran."""
 
 from __future__ import annotations
 
@@ -22,6 +22,7 @@ def bench_one(controller: Controller, slots: list[Slot], *, progress: bool = Fal
     """Run one controller on ``slots``; latencies cover ``decide`` only (the guard is timed apart)."""
     for s in slots[:WARMUP]:
         controller.decide(s)
+    fb0 = int(getattr(controller, "n_fallback", 0))  # registry.KFallback counts the slots Exact answered
     rewards, rewards_g, lat, lat_g = [], [], [], []
     viol = viol_g = soft = n_rep = 0
     sat = []
@@ -42,11 +43,18 @@ def bench_one(controller: Controller, slots: list[Slot], *, progress: bool = Fal
         viol_g += int(not out_g.report.hard_feasible)
         sat.append(float(np.mean(out_g.satisfied)))
     ms = np.array(lat) * 1e3
-    extra = {}
-    if hasattr(controller, "n_fallback"):  # registry.KFallback: slots of another K were answered by Exact
-        extra["fallback_to_exact_slots"] = int(controller.n_fallback)
-    return extra | {
+    n_fb = int(getattr(controller, "n_fallback", 0)) - fb0
+    if n_fb:  # never scored as itself: which controller ran, on how many slots, and no reward
+        ran = getattr(controller, "ran_as", "exact")
+        return {"controller": controller.name, "slots": len(slots), "fallback_slots": n_fb,
+                "ran_as": ran if n_fb == len(slots) else f"{controller.name}+{ran}",
+                "slots_by_controller": {ran: n_fb, controller.name: len(slots) - n_fb},
+                "fallback_reason": getattr(controller, "reason", None),
+                "latency_ms_p50": float(np.percentile(ms, 50))}
+    return {
         "controller": controller.name,
+        "fallback_slots": 0,
+        "ran_as": controller.name,
         "slots": len(slots),
         "reward": float(np.mean(rewards)),
         "reward_std": float(np.std(rewards)),
@@ -65,7 +73,11 @@ def bench_one(controller: Controller, slots: list[Slot], *, progress: bool = Fal
 def bench_controllers(controllers: dict[str, Controller | Exception], slots: list[Slot], *,
                       progress: bool = False) -> list[dict[str, Any]]:
     """One result object per controller; an unavailable controller (given as its exception) gets
-    an ``error`` entry and the others still run. ``reward_vs_exact`` needs an ``exact`` entry."""
+    an ``error`` entry and the others still run. ``reward_vs_exact`` needs an ``exact`` entry.
+
+    A controller whose fallback answered any slot (``registry.KFallback``) gets no reward fields: its
+    entry says ``fallback_slots``, ``ran_as`` (the controller that really ran; "<name>+exact" when only
+    some slots fell back), ``slots_by_controller`` and ``fallback_reason``."""
     results: list[dict[str, Any]] = []
     for name, ctrl in controllers.items():
         if isinstance(ctrl, Exception):

@@ -3,11 +3,14 @@
 * Observation: ``control.observation.observe`` — eq. (24) plus bandwidth, f_k, ω_k, L¹_k and
   Q_k(T) samples (see that module for why each is there).
 * Action: Box [-1, 1]^(2K) mapped by ``control.action_map.action_to_decision`` — the hybrid
-  (T_k, o_k) of eq. (25), identical for DDC, SAC and PPO.
+  (T_k, e_k) of eq. (25), identical for DDC, SAC and PPO.
 * Reward: eq. (26) from ``system.evaluate_decision``.
 * Slots are drawn by an injected ``sampler`` (``sampler.sample(rng) -> Slot``) with
   ``self.np_random``; an episode is truncated after ``scenario.slots_per_episode`` slots
   (Algorithm 3's MAX_STEP); it never terminates.
+
+Gymnasium registration of ``ENV_ID`` lives in ``mobigen.workload`` (``register_env``), the layer that
+owns a real sampler: this module names nothing above it, not even as an entry-point string.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ from mobigen.scenario import Scenario, resolve
 from mobigen.system.slot import Slot, evaluate_decision
 
 ENV_ID = "mobigen/DistributedDenoising-v0"
-"""The registered Gymnasium id (entry point ``mobigen.workload:make_env``)."""
+"""The Gymnasium id, registered by ``import mobigen.workload`` (entry point ``workload.make_env``)."""
 
 
 class SlotSampler(Protocol):
@@ -76,7 +79,8 @@ class DenoisingEnv(gym.Env):
         truncated = self._t >= self.scenario.slots_per_episode
         info = {
             "T": decision.T.copy(),
-            "o": decision.o.copy(),
+            "e": decision.e.copy(),
+            "o": decision.o,
             "edge_steps": int(np.sum(decision.edge_steps)),
             "mean_Q": float(np.mean(out.Q)),
             "satisfied": float(np.mean(out.satisfied)),
@@ -87,11 +91,3 @@ class DenoisingEnv(gym.Env):
         self._slot = self._draw()
         return observe(self._slot), float(out.reward), False, truncated, info
 
-
-def register_env() -> None:
-    """Register ``ENV_ID`` with entry point ``mobigen.workload:make_env`` (idempotent)."""
-    if ENV_ID not in gym.registry:
-        gym.register(id=ENV_ID, entry_point="mobigen.workload:make_env")
-
-
-register_env()

@@ -1,5 +1,9 @@
-"""Fig. 13: test reward vs environment steps for DDC, SAC and PPO (mean ± std over seeds), with
-Exact's mean reward on the same held-out slots as a horizontal line."""
+"""Fig. 13: test reward vs environment steps for both DDC variants, SAC and PPO (mean ± std over
+seeds), with Exact's mean reward on the same held-out slots as a horizontal line.
+
+Logs are ``<algo>_seed<S>.csv``: ``ddc`` is the paper-architecture (flat) DDC trained on ``paper``
+(``mobigen train ddc-flat``), ``ddcset`` the set DDC trained on the mixture of K and scenarios
+(``mobigen train ddc``) and evaluated on the same ``paper`` held-out slots."""
 
 from __future__ import annotations
 
@@ -9,8 +13,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-_NAME = re.compile(r"^(ddc|sac|ppo)_seed(\d+)\.csv$")
-COLOURS = {"ddc": "tab:red", "sac": "tab:blue", "ppo": "tab:green"}
+_NAME = re.compile(r"^(ddcset|ddc|sac|ppo)_seed(\d+)\.csv$")
+ALGOS = ("ddcset", "ddc", "sac", "ppo")
+"""Curves in drawing order."""
+COLOURS = {"ddcset": "tab:purple", "ddc": "tab:red", "sac": "tab:blue", "ppo": "tab:green"}
+LABELS = {"ddcset": "DDC, set (one policy, K 2-16 mixture)", "ddc": "DDC, flat (paper arch., K = 5)",
+          "sac": "SAC", "ppo": "PPO"}
 
 
 def load_curves(log_dir: str | Path) -> dict[str, pd.DataFrame]:
@@ -54,12 +62,12 @@ def plot_fig13(log_dir: str | Path, out_png: str | Path, exact_mean: float | Non
     if quality_backend is None:
         quality_backend = log_backends(log_dir)
     fig, ax = plt.subplots(figsize=(6, 4))
-    for algo in ("ddc", "sac", "ppo"):
+    for algo in ALGOS:
         if algo not in curves:
             continue
         c = curves[algo]
         n = int(c["n_seeds"].min())
-        ax.plot(c["env_steps"], c["mean"], color=COLOURS[algo], label=f"{algo.upper()} ({n} seed{'s' if n > 1 else ''})")
+        ax.plot(c["env_steps"], c["mean"], color=COLOURS[algo], label=f"{LABELS[algo]} ({n} seed{'s' if n > 1 else ''})")
         ax.fill_between(c["env_steps"], c["mean"] - c["std"], c["mean"] + c["std"], color=COLOURS[algo], alpha=0.2)
     if exact_mean is not None and np.isfinite(exact_mean):
         ax.axhline(exact_mean, color="k", ls="--", label="Exact (DP optimum)")

@@ -1,9 +1,9 @@
 """Feasibility guard for serving: repair any decision to satisfy (11)-(13) losing the least quality.
 
+A decision is (T_k, e_k) in integer steps, so (11) holds by construction (``system.offload``).
 Repair order (each step changes a decision only where it must):
 
-1. (11) and the T range: T_k is clipped to steps_min..steps_max; o_k ≤ 0 becomes e_k = 0 and
-   o_k > 1 becomes e_k = T_k (then o_k is re-expressed canonically, ``action_map``).
+1. The T range: T_k is clipped to steps_min..steps_max (and e_k to the new T_k).
 2. (13): a user whose local steps d_k = T_k − e_k exceed D_k = ⌊C_k/ε₀⌋ gets e_k = T_k − D_k
    (steps move to the edge; quality unchanged).
 3. (12): while Σ e_k > ⌊C_E/ε₀⌋, steps move from the edge back to devices with spare budget,
@@ -22,7 +22,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from mobigen.control.action_map import offload_for_edge_steps
 from mobigen.control.base import Controller
 from mobigen.system.slot import Decision, Slot
 
@@ -38,7 +37,7 @@ class GuardResult:
     repaired: bool
     """Whether anything changed."""
     n_repairs: int
-    """How many users' (T_k, o_k) changed."""
+    """How many users' (T_k, e_k) changed."""
     feasible: bool
     """False only when no decision can satisfy (12)-(13) in this slot."""
     quality_lost: float
@@ -80,11 +79,9 @@ def guard(slot: Slot, decision: Decision) -> GuardResult:
     K = slot.K
     if decision.T.shape != (K,):
         raise ValueError(f"decision has {decision.T.shape[0]} users, slot has {K}")
-    T0 = decision.T.astype(np.int64)
-    o0 = np.asarray(decision.o, dtype=float)
+    T0, e0 = decision.T, decision.e
     T = np.clip(T0, p.steps_min, p.steps_max)  # step 1
-    e = np.floor(np.clip(o0, 0.0, 1.0) * T + _EPS).astype(np.int64)
-    e = np.clip(e, 0, T)
+    e = np.minimum(e0, T)
     D = np.floor(slot.device_budget / p.eps0 + _EPS).astype(np.int64)  # (13) local-step allowance
     cap = int(np.floor(p.edge_budget_steps + _EPS))  # (12) edge allowance
     e = np.maximum(e, T - D)  # step 2
@@ -106,14 +103,9 @@ def guard(slot: Slot, decision: Decision) -> GuardResult:
         T = T_new
         e = np.maximum(np.minimum(e, T), T - D)
         e = _shed_edge_steps(T, e, D, cap, slot.f_device)
-    o = offload_for_edge_steps(T, e)
-    changed = (T != T0) | ~np.isclose(o, o0, rtol=0, atol=1e-12)
-    # an o that already realises the same e_k is only re-expressed, not repaired
-    same_e = (T == T0) & (o0 > 0) & (o0 <= 1) & (np.floor(np.clip(o0, 0, 1) * T0 + _EPS) == e)
-    changed &= ~same_e
-    n = int(changed.sum())
-    out = Decision(T=np.where(changed, T, T0), o=np.where(changed, o, o0)) if feasible else Decision(T=T, o=o)
-    return GuardResult(decision=out, repaired=n > 0, n_repairs=n, feasible=feasible, quality_lost=quality_lost)
+    n = int(np.sum((T != T0) | (e != e0)))
+    return GuardResult(decision=Decision(T=T, e=e), repaired=n > 0, n_repairs=n, feasible=feasible,
+                       quality_lost=quality_lost)
 
 
 def _shed_edge_steps(T: np.ndarray, e: np.ndarray, D: np.ndarray, cap: int, f_device: np.ndarray) -> np.ndarray:

@@ -1,18 +1,23 @@
-"""``make_controller(name, scenario)``: every decision maker of this package by name.
+"""``resolve_controller(name, scenario) -> (controller, fallback reason | None)``: every decision maker
+of this package by name, and — the one place that decides it — whether it will really run.
 
-Learned policies (ddc, sac, ppo) load ``checkpoint`` or, when it is None, the checkpoint shipped
-for K = 5 ``paper`` (``src/mobigen/data/{ddc_paper.pt, sac_paper.zip, ppo_paper.zip}``); DDC also
-ships one checkpoint per ``users-N`` / ``low-end-N`` preset of Figs. 14-15 (``data/ddc/<preset>.pt``). A policy
-only fits the scenario it was trained for (K, T range, budgets, ranges): when the requested
-scenario's parameters differ from the checkpoint's recorded training scenario (DDC: in the
-checkpoint; SB3: in ``<checkpoint>.json``), or a slot's K differs, the returned controller is a
-``KFallback`` that logs a warning once and answers with Exact (a paper-trained policy scored
-0.66 of Exact on ``low-end`` slots: out of distribution, so it is not used there) (retrain with
-``mobigen train ddc --scenario NAME`` to get a DDC policy for that K).
+* ``ddc``: the set-structured DDC (``control.ddc_set``), one checkpoint for every K and scenario
+  (``data/ddc_set.pt``); it reads the scenario's numbers as inputs, so it never falls back.
+* ``ddc-flat``: the paper's flat-MLP DDC (``control.ddc``), trained for K = 5 ``paper``
+  (``data/ddc_flat_paper.pt``); ``sac``, ``ppo``: SB3 policies for K = 5 ``paper``
+  (``data/{sac,ppo}_paper.zip``). Each fits only the scenario it was trained on (K, T range and, as
+  recorded in the checkpoint or its ``.json`` sidecar, every other number). For any other scenario
+  the returned controller is a ``KFallback`` that answers with Exact, and the reason says why.
+* ``exact``, ``random``: always run as themselves.
+
+The CLI (``mobigen bench controllers``), the evaluation and the server call ``resolve_controller``
+and report the reason: a controller that fell back is labelled, never scored as itself.
+``make_controller`` is the same without the reason.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 from pathlib import Path
 
@@ -24,27 +29,26 @@ from mobigen.system.slot import Decision, Slot
 
 log = logging.getLogger(__name__)
 
-NAMES = ("ddc", "sac", "ppo", "exact", "random")
-"""Controller names ``make_controller`` knows."""
+NAMES = ("ddc", "ddc-flat", "sac", "ppo", "exact", "random")
+"""Controller names ``resolve_controller`` knows."""
+LEARNED = ("ddc", "ddc-flat", "sac", "ppo")
+"""The names that load a checkpoint."""
 DATA_DIR = Path(__file__).resolve().parents[1] / "data"
-SHIPPED = {"ddc": DATA_DIR / "ddc_paper.pt", "sac": DATA_DIR / "sac_paper.zip", "ppo": DATA_DIR / "ppo_paper.zip"}
-"""The checkpoints trained on the ``paper`` preset (K = 5) that ship with the package."""
-SHIPPED_DDC_DIR = DATA_DIR / "ddc"
-"""DDC checkpoints shipped for other presets (``users-N``, ``low-end-N``), one ``<preset>.pt`` each."""
+SHIPPED = {"ddc": DATA_DIR / "ddc_set.pt", "ddc-flat": DATA_DIR / "ddc_flat_paper.pt",
+           "sac": DATA_DIR / "sac_paper.zip", "ppo": DATA_DIR / "ppo_paper.zip"}
+"""The checkpoints that ship with the package (all but ``ddc``: trained on ``paper``, K = 5)."""
 
 
-def shipped_checkpoint(name: str, scenario: Scenario) -> Path:
-    """The shipped checkpoint for ``name`` that was trained on ``scenario`` when one ships, else the
-    ``paper`` one (which then falls back to Exact where it does not fit)."""
-    if name == "ddc":
-        per_preset = SHIPPED_DDC_DIR / f"{scenario.name}.pt"
-        if per_preset.is_file():
-            return per_preset
+def shipped_checkpoint(name: str, scenario: Scenario | None = None) -> Path:
+    """The shipped checkpoint of ``name`` (one per name; ``scenario`` is accepted for old callers)."""
+    del scenario
+    if name not in SHIPPED:
+        raise ValueError(f"controller: '{name}' has no checkpoint (learned: {', '.join(LEARNED)})")
     return SHIPPED[name]
 
 
 def _fits(ctrl, K: int, steps_min: int, steps_max: int) -> bool:
-    """Whether a learned controller was trained for this K (and, when it records one, this T range)."""
+    """Whether a fixed-K learned controller was trained for this K (and, when it records one, this T range)."""
     if K != ctrl.K:
         return False
     rng = (getattr(ctrl, "steps_min", steps_min), getattr(ctrl, "steps_max", steps_max))
@@ -52,8 +56,9 @@ def _fits(ctrl, K: int, steps_min: int, steps_max: int) -> bool:
 
 
 class KFallback:
-    """Use ``primary`` for slots of its trained K (and T range) and ``fallback`` (Exact) otherwise,
-    with a warning."""
+    """Use ``primary`` for slots it fits (its trained K and T range) and ``fallback`` (Exact) otherwise;
+    with ``reason`` set, every slot goes to the fallback. ``n_fallback`` counts the slots the fallback
+    answered; ``ran_as`` names it."""
 
     def __init__(self, primary, fallback: Controller, *, reason: str | None = None) -> None:
         self.primary, self.fallback = primary, fallback
@@ -62,25 +67,30 @@ class KFallback:
         """When set, every slot goes to the fallback (the policy was trained on other scenario parameters)."""
         self.n_fallback = 0
         """Slots answered by the fallback."""
+        self.ran_as = fallback.name
+        """The controller that answers the slots the primary cannot serve."""
+
+    @property
+    def K(self) -> int:
+        return self.primary.K
 
     def decide(self, slot: Slot) -> Decision:
         if self.reason is None and _fits(self.primary, slot.K, slot.params.steps_min, slot.params.steps_max):
             return self.primary.decide(slot)
-        if self.n_fallback == 0 and self.reason is not None:
-            log.warning("%s: %s: falling back to Exact", self.name, self.reason)
-        elif self.n_fallback == 0:
-            log.warning("%s was trained for K = %d users (T %s..%s); slot has K = %d (T %d..%d): falling back to "
-                        "Exact (retrain with `mobigen train %s --scenario ...`)", self.name, self.primary.K,
-                        getattr(self.primary, "steps_min", "?"), getattr(self.primary, "steps_max", "?"), slot.K,
-                        slot.params.steps_min, slot.params.steps_max, self.name)
+        if self.n_fallback == 0:
+            log.warning("%s: %s: answering with %s", self.name, self.reason or self.slot_reason(slot), self.ran_as)
         self.n_fallback += 1
         return self.fallback.decide(slot)
+
+    def slot_reason(self, slot: Slot) -> str:
+        """Why the primary cannot serve ``slot``."""
+        return (f"trained for K = {self.primary.K} users (T {getattr(self.primary, 'steps_min', '?')}.."
+                f"{getattr(self.primary, 'steps_max', '?')}), slot has K = {slot.K} (T {slot.params.steps_min}.."
+                f"{slot.params.steps_max})")
 
 
 def _sidecar_scenario(path: Path) -> dict | None:
     """The training scenario recorded next to an SB3 checkpoint (``<name>.json``, key ``scenario_params``)."""
-    import json
-
     side = path.with_suffix(".json")
     if not side.is_file():
         return None
@@ -90,36 +100,67 @@ def _sidecar_scenario(path: Path) -> dict | None:
         return None
 
 
-def make_controller(name: str, scenario: Scenario | str = "paper", *, checkpoint: str | Path | None = None,
-                    seed: int = 0) -> Controller:
-    """The controller called ``name`` (one of ``NAMES``) for ``scenario``; see the module docstring."""
-    sc = resolve(scenario)
-    if name == "exact":
-        return ExactController()
-    if name == "random":
-        return RandomController(seed)
-    if name not in NAMES:
-        raise ValueError(f"controller: unknown name '{name}' (known: {', '.join(NAMES)})")
-    path = Path(checkpoint) if checkpoint is not None else shipped_checkpoint(name, sc)
-    if not path.is_file():
-        raise FileNotFoundError(f"{name} checkpoint '{path}' does not exist (train one: mobigen train {name} --out DIR)")
+def _load_learned(name: str, path: Path):  # noqa: ANN202
+    """(controller, the training scenario it records or None)."""
     if name == "ddc":
+        from mobigen.control.ddc_set.controller import SetDDCController, is_set_checkpoint
+
+        if not is_set_checkpoint(path):  # a flat checkpoint named for "ddc": serve it as what it is
+            return _load_learned("ddc-flat", path)
+        return SetDDCController.load(path), None
+    if name == "ddc-flat":
         from mobigen.control.ddc.controller import DDCController
 
         ctrl = DDCController.load(path)
-        trained = ctrl.meta.get("scenario")
-    else:
-        from mobigen.control.sb3 import SB3Controller
+        return ctrl, ctrl.meta.get("scenario")
+    from mobigen.control.sb3 import SB3Controller
 
-        ctrl = SB3Controller.load(path, name)
-        trained = _sidecar_scenario(path)
-    if trained is not None:
-        mine = {k: v for k, v in sc.to_dict().items() if k not in ("name", "num_users")}
-        theirs = {k: v for k, v in trained.items() if k not in ("name", "num_users")}
-        if mine != theirs:
-            diff = sorted(k for k in set(mine) | set(theirs) if mine.get(k) != theirs.get(k))
-            return KFallback(ctrl, ExactController(), reason=f"checkpoint {path.name} was trained on scenario "
-                             f"'{trained.get('name')}', which differs from '{sc.name}' in {', '.join(diff)}")
+    return SB3Controller.load(path, name), _sidecar_scenario(path)
+
+
+def _scenario_mismatch(trained: dict | None, sc: Scenario, path: Path) -> str | None:
+    if trained is None:
+        return None
+    mine = {k: v for k, v in sc.to_dict().items() if k not in ("name", "num_users")}
+    theirs = {k: v for k, v in trained.items() if k not in ("name", "num_users")}
+    if mine == theirs:
+        return None
+    diff = sorted(k for k in set(mine) | set(theirs) if mine.get(k) != theirs.get(k))
+    return (f"checkpoint {path.name} was trained on scenario '{trained.get('name')}', which differs from "
+            f"'{sc.name}' in {', '.join(diff)}")
+
+
+def resolve_controller(name: str, scenario: Scenario | str = "paper", *, checkpoint: str | Path | None = None,
+                       seed: int = 0) -> tuple[Controller, str | None]:
+    """(the controller called ``name`` for ``scenario``, why it falls back to Exact — None when it runs as
+    itself on every slot of ``scenario``); see the module docstring. Unknown names raise ``ValueError``,
+    a missing checkpoint ``FileNotFoundError``."""
+    sc = resolve(scenario)
+    if name == "exact":
+        return ExactController(), None
+    if name == "random":
+        return RandomController(seed), None
+    if name not in NAMES:
+        raise ValueError(f"controller: unknown name '{name}' (known: {', '.join(NAMES)})")
+    path = Path(checkpoint) if checkpoint is not None else SHIPPED[name]
+    if not path.is_file():
+        algo = "ddc" if name.startswith("ddc") else name
+        raise FileNotFoundError(f"{name} checkpoint '{path}' does not exist (train one: mobigen train {algo} --out DIR)")
+    ctrl, trained = _load_learned(name, path)
+    if not hasattr(ctrl, "K"):  # the set DDC: any K, scenario numbers are inputs
+        return ctrl, None
+    why = _scenario_mismatch(trained, sc, path)
+    if why is not None:
+        return KFallback(ctrl, ExactController(), reason=why), why
     if not _fits(ctrl, sc.num_users, sc.steps_min, sc.steps_max):
-        return KFallback(ctrl, ExactController())
-    return ctrl
+        why = (f"{ctrl.name} was trained for K = {ctrl.K} (T {getattr(ctrl, 'steps_min', '?')}.."
+               f"{getattr(ctrl, 'steps_max', '?')}); scenario '{sc.name}' has K = {sc.num_users} "
+               f"(T {sc.steps_min}..{sc.steps_max})")
+        return KFallback(ctrl, ExactController(), reason=why), why
+    return ctrl, None  # fits (a slot of another K raises validate.SlotSizeError; the server labels its fallback)
+
+
+def make_controller(name: str, scenario: Scenario | str = "paper", *, checkpoint: str | Path | None = None,
+                    seed: int = 0) -> Controller:
+    """``resolve_controller`` without the reason."""
+    return resolve_controller(name, scenario, checkpoint=checkpoint, seed=seed)[0]

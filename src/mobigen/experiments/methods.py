@@ -32,10 +32,17 @@ import numpy as np
 from mobigen.control.base import Controller
 from mobigen.control.guard import guard
 from mobigen.experiments.metrics import SlotRecord, account
+from mobigen.experiments.results import RanAs
 from mobigen.scenario import CONDITIONS, Scenario
 from mobigen.system import Decision, Slot, evaluate_decision
 
 log = logging.getLogger(__name__)
+
+METHOD_KEYS: tuple[str, ...] = ("random", "semgen", "aaas", "oqc", "ours", "exact")
+"""The compared methods, in the paper's order (Exact is beyond the paper)."""
+LABELS: dict[str, str] = {"random": "Random", "semgen": "SemGen", "aaas": "AaaS", "oqc": "OQC+", "ours": "Ours",
+                          "exact": "Exact"}
+"""Display names, as in the paper's figures (the one definition: report, figures and CLI read it)."""
 
 
 class Sampler(Protocol):
@@ -147,6 +154,8 @@ class Method:
     """Pass every decision through ``control.guard`` before executing it."""
     note: str = ""
     """One line for the report: what this method does where the paper is silent."""
+    ran_as: RanAs | None = None
+    """Set when the controller's documented fallback answers every slot instead of it (else None)."""
     last_decide_s: float = 0.0
     """Wall time of the last ``controller.decide`` (s)."""
 

@@ -130,7 +130,7 @@ def account(
     K = slot.K
     up_bytes = np.asarray(slot.condition_bytes, dtype=float).copy()
     up_s = transfer_time_s(up_bytes, slot.uplink_bps)  # eq. (2), second term
-    full = np.clip(decision.o, 0.0, 1.0) >= 1.0
+    full = decision.full_offload  # e_k = T_k
     p = slot.params
     down_bytes = np.where(full, float(p.image_bytes), float(p.latent_bytes))  # eq. (7) / eq. (6)
     den = outcome.denoise

@@ -1,5 +1,6 @@
 """The evaluation of Section VI: every method on the same seeded slots, the ablations (Fig. 12), the
-user sweeps (Figs. 14 and 15(b)), and the JSON-ready results that the report and the figures read.
+user sweeps (Figs. 14 and 15(b)), as typed results (``results.EvalResults``) that the report and the
+figures read.
 
 Everything is seeded from one integer: slot i of an experiment is ``default_rng([seed, i])`` (plus an
 experiment offset for the sweeps), so the same seed gives the same numbers.
@@ -7,40 +8,37 @@ experiment offset for the sweeps), so the same seed gives the same numbers.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
-from typing import Any, Callable, Iterable
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from mobigen.experiments.methods import (
-    AaaSChooser,
-    AaaSMethod,
-    FixedConditionChooser,
-    Method,
-    OQCMethod,
-    RandomChooser,
-    SamplerFactory,
-    SemGenChooser,
-    default_sampler_factory,
-)
+from mobigen.experiments.builder import MethodBuilder, low_end, sweep_scenario
+from mobigen.experiments.methods import METHOD_KEYS, Method
 from mobigen.experiments.metrics import per_user, records_frame, summarize
-from mobigen.scenario import CONDITIONS, Scenario, preset, resolve
+from mobigen.experiments.results import (
+    Diagnostics,
+    EvalResults,
+    Meta,
+    MethodResult,
+    PerUser,
+    PointSummary,
+    Runtime,
+    SemGenTable,
+    Sweep,
+    SweepPoint,
+)
+from mobigen.scenario import Scenario, resolve
 
 log = logging.getLogger(__name__)
 
-METHOD_KEYS: tuple[str, ...] = ("random", "semgen", "aaas", "oqc", "ours", "exact")
-"""The compared methods, in the paper's order (Exact is beyond the paper)."""
-LABELS: dict[str, str] = {"random": "Random", "semgen": "SemGen", "aaas": "AaaS", "oqc": "OQC+", "ours": "Ours",
-                          "exact": "Exact"}
-"""Display names."""
-FIG12A_VARIANTS: tuple[str, ...] = ("All Canny", "All HED", "All Depth", "All Seg", "Random", "VCE")
-"""Fig. 12(a)'s condition-selection variants (all with DDC as the controller)."""
-FIG12B_VARIANTS: dict[str, str] = {"None": "none", "Resolution only": "alpha", "Quality only": "beta", "Both": "both"}
-"""Fig. 12(b)'s compression strategies -> ``VCE(compression=...)``."""
-
+EXPERIMENTS: tuple[str, ...] = ("main", "fig12a", "fig12b", "fig14", "fig15b")
+"""The parts of an evaluation, in the order they run."""
 _SWEEP_OFFSET = {"fig12a": 1_000_003, "fig12b": 2_000_003, "fig14": 3_000_017, "fig15b": 4_000_037}
 
 
@@ -61,7 +59,7 @@ class EvalConfig:
     users: tuple[int, ...] = (5, 6, 7, 8, 9, 10, 11)
     """Numbers of users of Figs. 14 and 15(b)."""
     dqn_steps: int = 2000
-    """SemGen's DQN training steps (per distinct equal-step count)."""
+    """SemGen's DQN training steps (trained once per run)."""
     quick: bool = False
     """The CI-sized run (set by ``EvalConfig.make(quick=True)``)."""
 
@@ -83,181 +81,6 @@ class EvalConfig:
             raise ValueError(f"users: must be positive integers, got {self.users!r}")
         if not isinstance(self.seed, int) or self.seed < 0:
             raise ValueError(f"seed: must be a non-negative integer, got {self.seed!r}")
-
-
-# ---- building the methods -----------------------------------------------------------------------
-
-class MethodBuilder:
-    """Builds the compared methods for any scenario, sharing SemGen's DQN across scenarios that give it
-    the same training problem."""
-
-    def __init__(self, *, seed: int, dqn_steps: int, sampler_factory: SamplerFactory = default_sampler_factory,
-                 controller_factory: Callable[[str, Scenario], Any] | None = None,
-                 vce_factory: Callable[[Scenario], Any] | None = None) -> None:
-        self.seed = seed
-        self.dqn_steps = dqn_steps
-        self.sampler_factory = sampler_factory
-        self.controller_factory = controller_factory or _registry_controller
-        self.vce_factory = vce_factory
-        self._semgen: dict[tuple, Any] = {}
-        self.notes: dict[str, str] = {}
-        self._fallback: dict[tuple[str, int], set[int]] = {}
-        self.dqn_train_s = 0.0
-
-    def vce(self, scenario: Scenario, compression: str = "both"):
-        from mobigen.conditions.vce import VCE, load_default_vce
-
-        base = self.vce_factory(scenario) if self.vce_factory is not None else load_default_vce(scenario)
-        if compression == "both":
-            return base
-        return VCE(base.table, base.quality, scenario, compression=compression)
-
-    def semgen_policy(self, scenario: Scenario):
-        from mobigen.experiments.baselines.semgen import SemGenPolicy, equal_steps
-
-        vce = self.vce(scenario)
-        key = (equal_steps(scenario), scenario.uplink_mbps_range, scenario.downlink_mbps_range, scenario.alphas,
-               scenario.conditions, scenario.eta_per_s, scenario.image_bytes)
-        if key not in self._semgen:
-            t0 = time.perf_counter()
-            table = vce.table
-
-            def mean_bytes(c: int, a: float, b: float) -> float:
-                return float(table.mean_bytes[table.index(CONDITIONS[c], a, b)])
-
-            self._semgen[key] = SemGenPolicy.train(scenario, vce.quality, mean_bytes, steps=self.dqn_steps, seed=self.seed)
-            self.dqn_train_s += time.perf_counter() - t0
-        return self._semgen[key]
-
-    def controller(self, name: str, scenario: Scenario):
-        ctrl = self.controller_factory(name, scenario)
-        why = _fallback_reason(ctrl, scenario)  # control.registry.KFallback that answers every slot with Exact
-        if why is not None:
-            primary = ctrl.primary
-            if primary.K != scenario.num_users:
-                ks = self._fallback.setdefault((name, int(primary.K)), set())
-                ks.add(scenario.num_users)
-                self.notes[f"{name}@K≠{primary.K}"] = (
-                    f"the shipped {name.upper()} checkpoint is for K = {primary.K}; control.registry answers "
-                    f"K = {', '.join(str(k) for k in sorted(ks))} with its documented fallback, the exact optimum "
-                    f"(KFallback), so those points show VCE + Exact, not a retrained {name.upper()}")
-                ctrl.eval_label = f"{name}→exact (K={scenario.num_users} fallback)"
-            else:
-                self.notes[f"{name}@{scenario.name}"] = (
-                    f"for scenario '{scenario.name}' control.registry answers with its documented fallback, the exact "
-                    f"optimum ({why}), so those points show VCE + Exact, not {name.upper()}")
-                ctrl.eval_label = f"{name}→exact ({scenario.name} fallback)"
-            return ctrl
-        inner = getattr(ctrl, "primary", None) or ctrl
-        trained = getattr(inner, "meta", {}).get("scenario") if isinstance(getattr(inner, "meta", None), dict) else None
-        if isinstance(trained, dict) and inner is ctrl:
-            mine = {k: v for k, v in scenario.to_dict().items() if k not in ("name", "num_users")}
-            theirs = {k: v for k, v in trained.items() if k not in ("name", "num_users")}
-            if mine != theirs:
-                diff = sorted(k for k in set(mine) | set(theirs) if mine.get(k) != theirs.get(k))
-                self.notes[f"{name}@{scenario.name}"] = (
-                    f"the {name.upper()} checkpoint was trained on scenario '{trained.get('name')}' and is used as is "
-                    f"for '{scenario.name}' (differs in {', '.join(diff)}); the guard repairs any budget violation")
-        return ctrl
-
-    def build(self, scenario: Scenario, keys: Iterable[str] = METHOD_KEYS) -> list[Method]:
-        from mobigen.experiments.baselines.aaas import UserStepsEdgeController, load_raw_table
-        from mobigen.experiments.baselines.oqc import OQCController
-        from mobigen.experiments.baselines.random_method import RandomController
-        from mobigen.experiments.baselines.semgen import EqualStepsEdgeController
-
-        vce = self.vce(scenario)
-        sf = self.sampler_factory
-        out: list[Method] = []
-        for key in keys:
-            label = LABELS[key]
-            if key == "random":
-                ch = RandomChooser(vce)
-                out.append(Method(key, label, RandomController(self.seed), sf(scenario, chooser=ch, vce=vce), ch,
-                                  note="ν uniform over Table I; T uniform; o uniform on (0, 1]"))
-            elif key == "semgen":
-                ch = SemGenChooser(vce, self.semgen_policy(scenario))
-                out.append(Method(key, label, EqualStepsEdgeController(scenario), sf(scenario, chooser=ch, vce=vce), ch,
-                                  note="one system-wide metric (DS) picks the condition, ignoring ω; α by an SB3 DQN; β = 1; "
-                                       "equal steps ⌊C_E/K⌋ on the edge"))
-            elif key == "aaas":
-                ch = AaaSChooser(vce)
-                out.append(AaaSMethod(key, label, UserStepsEdgeController(), sf(scenario, chooser=ch, vce=vce), ch,
-                                      scenario=scenario, raw_bytes=load_raw_table(),
-                                      note="raw PNG upload; random user-specified type, uncompressed, extracted on the edge; "
-                                           "user-requested steps scaled to C_E"))
-            elif key == "oqc":
-                out.append(OQCMethod(key, label, OQCController(), sf(scenario, vce=vce),
-                                     note="VCE + SCA (LP subproblems) for binary offloading and steps"))
-            elif key == "ours":
-                out.append(Method(key, label, self.controller("ddc", scenario), sf(scenario, vce=vce),
-                                  note="VCE (Alg. 1-2) + DDC (Alg. 3)"))
-            elif key == "exact":
-                out.append(Method(key, label, self.controller("exact", scenario), sf(scenario, vce=vce),
-                                  note="VCE + the exact per-slot optimum of eq. (26) (DP)"))
-            else:
-                raise ValueError(f"method: unknown '{key}' (known: {', '.join(METHOD_KEYS)})")
-        return out
-
-    def fig12a(self, scenario: Scenario) -> list[Method]:
-        """Fig. 12(a)'s variants, each with DDC."""
-        vce = self.vce(scenario)
-        sf = self.sampler_factory
-        out = []
-        for name in FIG12A_VARIANTS:
-            if name == "VCE":
-                ch = None
-            elif name == "Random":
-                ch = RandomChooser(vce)
-            else:
-                ch = FixedConditionChooser(vce, name.split()[1].lower())
-            out.append(Method(f"fig12a:{name}", name, self.controller("ddc", scenario),
-                              sf(scenario, chooser=ch, vce=vce), ch))
-        return out
-
-    def fig12b(self, scenario: Scenario) -> list[Method]:
-        """Fig. 12(b)'s compression strategies (VCE restricted to them), each with DDC."""
-        sf = self.sampler_factory
-        out = []
-        for name, mode in FIG12B_VARIANTS.items():
-            vce = self.vce(scenario, mode)
-            out.append(Method(f"fig12b:{name}", name, self.controller("ddc", scenario), sf(scenario, vce=vce)))
-        return out
-
-
-def _fallback_reason(ctrl: Any, scenario: Scenario) -> str | None:
-    """Why a ``control.registry.KFallback`` answers every slot of ``scenario`` with Exact instead of its
-    policy (None: it is not a KFallback, or its policy fits ``scenario``)."""
-    primary = getattr(ctrl, "primary", None)
-    if primary is None:
-        return None
-    if getattr(ctrl, "reason", None):
-        return str(ctrl.reason)
-    if getattr(primary, "K", scenario.num_users) != scenario.num_users:
-        return f"policy trained for K = {primary.K}"
-    lo, hi = getattr(primary, "steps_min", scenario.steps_min), getattr(primary, "steps_max", scenario.steps_max)
-    if (lo, hi) != (scenario.steps_min, scenario.steps_max):
-        return f"policy trained for T = {lo}..{hi}"
-    return None
-
-
-def sweep_scenario(base: Scenario, n: int) -> Scenario:
-    """``base`` with ``n`` users, named like the preset it equals (``users-N`` / ``low-end-N``) so that the
-    registry finds a checkpoint shipped for that preset; ``<base name>-N`` otherwise."""
-    scn = base.replace(num_users=n, name=f"{base.name}-{n}")
-    mine = {k: v for k, v in scn.to_dict().items() if k != "name"}
-    for family in ("users", "low-end"):
-        if n <= 64:
-            ref = preset(f"{family}-{n}")
-            if {k: v for k, v in ref.to_dict().items() if k != "name"} == mine:
-                return ref
-    return scn
-
-
-def _registry_controller(name: str, scenario: Scenario):
-    from mobigen.control.registry import make_controller
-
-    return make_controller(name, scenario)
 
 
 # ---- running ---------------------------------------------------------------------------------------
@@ -284,105 +107,156 @@ def run_methods(methods: list[Method], n_slots: int, seed: int, *, progress: boo
     return frames, {k: 1000.0 * v / n_slots for k, v in decide_s.items()}
 
 
+@contextlib.contextmanager
+def one_torch_thread() -> Iterator[None]:
+    """torch on one thread inside the block (restored after). The evaluation's networks (DDC's, SemGen's DQN)
+    are tiny MLPs called one slot at a time: on 2 shared cores a second intra-op thread only spin-waits
+    (measured: DDC's decision 1.7 ms/slot on one thread, 15-75 ms on two under load)."""
+    try:
+        import torch
+    except ImportError:  # pragma: no cover - torch is a dependency
+        yield
+        return
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(n)
+
+
 def _sweep_seed(seed: int, name: str, n: int) -> int:
     return int(np.random.SeedSequence([seed, _SWEEP_OFFSET[name], n]).generate_state(1)[0] % (2**31))
 
 
-def _light(summary: dict[str, float]) -> dict[str, float]:
-    keep = ("satisfaction", "qoe", "q_I", "q_T", "uplink_kb", "downlink_kb", "latency_s", "round_latency_s",
-            "reward", "repairs_per_slot", "hard_feasible", "requests")
-    serial = ("latency_serial_s", "round_latency_serial_s")  # beyond the paper: serial edge (metrics.serial_edge_completion)
-    return {**{k: summary[k] for k in keep}, **{k: summary[k] for k in serial if k in summary}}
+def _point(frame: pd.DataFrame, threshold_s: float, backend: str) -> PointSummary:
+    """An ablation or sweep point: the light subset of ``summarize``."""
+    s = summarize(frame, threshold_s)
+    return PointSummary(**{k: s[k] for k in PointSummary.model_fields if k in s}, quality_backend=backend)
 
 
 @dataclass
 class Evaluation:
-    """Everything one evaluation produced: JSON-ready ``results`` and the main comparison's frames."""
+    """Everything one evaluation produced: the typed ``results`` and the main comparison's frames."""
 
     config: EvalConfig
-    results: dict[str, Any]
+    """What was run."""
+    results: EvalResults
+    """The measurements."""
     frames: dict[str, pd.DataFrame] = field(default_factory=dict)
+    """Method key → one row per request of the main comparison."""
+
+
+@dataclass
+class _Parts:
+    """What the experiment parts have produced so far (filled step by step, then frozen into EvalResults)."""
+
+    methods: dict[str, MethodResult] = field(default_factory=dict)
+    per_user: dict[str, PerUser] = field(default_factory=dict)
+    semgen_dqn: SemGenTable | None = None
+    ablations: dict[str, dict[str, PointSummary]] = field(default_factory=dict)
+    sweeps: dict[str, Sweep] = field(default_factory=dict)
+    frames: dict[str, pd.DataFrame] = field(default_factory=dict)
+    decide_ms: dict[str, float] = field(default_factory=dict)
+    backend: str = "unknown"
 
 
 def evaluate(config: EvalConfig, *, progress: bool = True, builder: MethodBuilder | None = None,
-             experiments: tuple[str, ...] = ("main", "fig12a", "fig12b", "fig14", "fig15b")) -> Evaluation:
-    """Run the evaluation (``experiments`` picks the parts) and return its results."""
+             experiments: tuple[str, ...] = EXPERIMENTS) -> Evaluation:
+    """Run the evaluation (``experiments`` picks the parts) and return its typed results."""
     from tqdm import tqdm
 
+    unknown = [e for e in experiments if e not in EXPERIMENTS]
+    if unknown:
+        raise ValueError(f"experiments: unknown part '{unknown[0]}' (known: {', '.join(EXPERIMENTS)})")
     t_start = time.perf_counter()
     sc = resolve(config.scenario)
     builder = builder or MethodBuilder(seed=config.seed, dqn_steps=config.dqn_steps)
-    thr = sc.latency_threshold_s
-    results: dict[str, Any] = {"meta": {"config": asdict(config), "scenario": sc.to_dict()}}
-    runtime: dict[str, Any] = {"decide_ms": {}}
-    frames: dict[str, pd.DataFrame] = {}
+    builder.dqn_scenario = sc  # SemGen's DQN is trained once, on the run's base scenario
+    parts = _Parts()
     timings: dict[str, float] = {}
-    backend = "unknown"
-
-    stages = [e for e in experiments]
-    outer = tqdm(stages, desc="evaluate", unit="part", disable=not progress)
-    for stage in outer:
-        outer.set_postfix_str(stage)
-        t0 = time.perf_counter()
-        if stage == "main":
-            methods = builder.build(sc)
-            frames, decide_ms = run_methods(methods, config.slots, config.seed, progress=progress, desc="main comparison")
-            backend = _backend_of(methods)
-            results["methods"] = {}
-            results["per_user"] = {}
-            for m in methods:
-                s = summarize(frames[m.key], thr)
-                s.update(label=m.label, quality_backend=backend, note=m.note,
-                         controller=getattr(m.controller, "eval_label", m.controller.name))
-                runtime["decide_ms"][m.key] = decide_ms[m.key]
-                s.update(_ci(frames[m.key], config.seed))
-                results["methods"][m.key] = s
-                pu = per_user(frames[m.key])
-                results["per_user"][m.key] = {
-                    "uplink_kb": (pu["uplink_bytes"] / 1000.0).tolist(),
-                    "downlink_kb": (pu["downlink_bytes"] / 1000.0).tolist(),
-                    "latency_s": pu["latency_s"].tolist(),
-                    "satisfaction": pu["satisfied"].tolist(),
-                    "local_s": pu["local_s"].tolist(),
-                }
-                results["methods"][m.key]["diagnostics"] = diagnostics(frames[m.key], m, config.seed)
-            sem = next((m for m in methods if m.key == "semgen"), None)
-            if sem is not None:
-                results["semgen_dqn"] = sem.chooser.policy.greedy_table()  # type: ignore[union-attr]
-                results["semgen_dqn"]["quality_backend"] = backend
-        elif stage in ("fig12a", "fig12b"):
-            methods = builder.fig12a(sc) if stage == "fig12a" else builder.fig12b(sc)
-            fr, _ = run_methods(methods, config.ablation_slots, _sweep_seed(config.seed, stage, sc.num_users),
-                                progress=progress, desc=stage)
-            backend = _backend_of(methods)
-            results[stage] = {m.label: {**_light(summarize(fr[m.key], thr)), "quality_backend": backend} for m in methods}
-        elif stage in ("fig14", "fig15b"):
-            keys = METHOD_KEYS if stage == "fig14" else ("oqc", "ours")
-            base = sc if stage == "fig14" else _low_end(sc)
-            series: dict[str, dict[int, Any]] = {k: {} for k in keys}
-            for n in config.users:
-                scn = sweep_scenario(base, n)
-                methods = builder.build(scn, keys)
-                fr, _ = run_methods(methods, config.sweep_slots, _sweep_seed(config.seed, stage, n), progress=progress,
-                                    desc=f"{stage} K={n}")
-                backend = _backend_of(methods)
-                for m in methods:
-                    series[m.key][n] = {**_light(summarize(fr[m.key], thr)), "quality_backend": backend,
-                                        "controller": getattr(m.controller, "eval_label", m.controller.name)}
-            results[stage] = {"base_scenario": base.name, "series": series}
-        else:
-            raise ValueError(f"experiments: unknown part '{stage}'")
-        timings[stage] = time.perf_counter() - t0
+    outer = tqdm(list(experiments), desc="evaluate", unit="part", disable=not progress)
+    with one_torch_thread():
+        for stage in outer:
+            outer.set_postfix_str(stage)
+            t0 = time.perf_counter()
+            if stage == "main":
+                _run_main(parts, builder, sc, config, progress)
+            elif stage in ("fig12a", "fig12b"):
+                _run_ablation(parts, stage, builder, sc, config, progress)
+            else:
+                _run_sweep(parts, stage, builder, sc, config, progress)
+            timings[stage] = time.perf_counter() - t0
     outer.close()
-    results["meta"].update(quality_backend=backend, controller_notes=dict(builder.notes))
-    runtime.update(timings_s=timings, dqn_train_s=builder.dqn_train_s, wall_s=time.perf_counter() - t_start)
-    results["runtime"] = runtime  # wall-clock measurements: the only part that differs between same-seed runs
-    return Evaluation(config=config, results=results, frames=frames)
+    runtime = Runtime(decide_ms=parts.decide_ms, timings_s=timings, dqn_train_s=builder.dqn_train_s,
+                      dqn_trainings=builder.dqn_trainings, wall_s=time.perf_counter() - t_start)
+    return Evaluation(config=config, results=_assemble(parts, config, sc, builder, runtime), frames=parts.frames)
+
+
+def _run_main(parts: _Parts, builder: MethodBuilder, sc: Scenario, config: EvalConfig, progress: bool) -> None:
+    """Step "main": every method on ``config.slots`` slots of the main scenario (Figs. 9-11)."""
+    methods = builder.build(sc)
+    frames, decide_ms = run_methods(methods, config.slots, config.seed, progress=progress, desc="main comparison")
+    parts.backend = backend = _backend_of(methods)
+    parts.frames, parts.decide_ms = frames, decide_ms
+    for m in methods:
+        parts.methods[m.key] = _method_result(m, frames[m.key], sc.latency_threshold_s, backend, config.seed)
+        pu = per_user(frames[m.key])
+        parts.per_user[m.key] = PerUser(
+            uplink_kb=(pu["uplink_bytes"] / 1000.0).tolist(), downlink_kb=(pu["downlink_bytes"] / 1000.0).tolist(),
+            latency_s=pu["latency_s"].tolist(), satisfaction=pu["satisfied"].tolist(), local_s=pu["local_s"].tolist())
+    sem = next((m for m in methods if m.key == "semgen"), None)
+    if sem is not None:
+        parts.semgen_dqn = SemGenTable(**sem.chooser.policy.greedy_table(), quality_backend=backend)  # type: ignore[union-attr]
+
+
+def _method_result(m: Method, frame: pd.DataFrame, threshold_s: float, backend: str, seed: int) -> MethodResult:
+    """One method's main-comparison result: the summary, its bootstrap intervals and miss diagnostics."""
+    return MethodResult(**summarize(frame, threshold_s), quality_backend=backend, label=m.label, note=m.note,
+                        controller=str(m.controller.name), ran_as=m.ran_as, **_ci(frame, seed),
+                        diagnostics=diagnostics(frame, m, seed))
+
+
+def _run_ablation(parts: _Parts, stage: str, builder: MethodBuilder, sc: Scenario, config: EvalConfig,
+                  progress: bool) -> None:
+    """Steps "fig12a" / "fig12b": Fig. 12's variants on ``config.ablation_slots`` slots."""
+    methods = builder.fig12a(sc) if stage == "fig12a" else builder.fig12b(sc)
+    fr, _ = run_methods(methods, config.ablation_slots, _sweep_seed(config.seed, stage, sc.num_users),
+                        progress=progress, desc=stage)
+    parts.backend = backend = _backend_of(methods)
+    parts.ablations[stage] = {m.label: _point(fr[m.key], sc.latency_threshold_s, backend) for m in methods}
+
+
+def _run_sweep(parts: _Parts, stage: str, builder: MethodBuilder, sc: Scenario, config: EvalConfig,
+               progress: bool) -> None:
+    """Steps "fig14" / "fig15b": the methods at every user count of ``config.users`` (Fig. 15(b): low-end
+    devices, OQC+ and Ours only)."""
+    keys = METHOD_KEYS if stage == "fig14" else ("oqc", "ours")
+    base = sc if stage == "fig14" else low_end(sc)
+    series: dict[str, dict[int, SweepPoint]] = {k: {} for k in keys}
+    for n in config.users:
+        methods = builder.build(sweep_scenario(base, n), keys)
+        fr, _ = run_methods(methods, config.sweep_slots, _sweep_seed(config.seed, stage, n), progress=progress,
+                            desc=f"{stage} K={n}")
+        parts.backend = backend = _backend_of(methods)
+        for m in methods:
+            point = _point(fr[m.key], sc.latency_threshold_s, backend)
+            series[m.key][n] = SweepPoint(**point.model_dump(), controller=str(m.controller.name), ran_as=m.ran_as)
+    parts.sweeps[stage] = Sweep(base_scenario=base.name, series=series)
+
+
+def _assemble(parts: _Parts, config: EvalConfig, sc: Scenario, builder: MethodBuilder, runtime: Runtime) -> EvalResults:
+    """The frozen results of the parts that ran."""
+    meta = Meta(config=asdict(config), scenario=sc.to_dict(), quality_backend=parts.backend,
+                controller_notes=dict(builder.notes))
+    return EvalResults(meta=meta, methods=parts.methods, per_user=parts.per_user, semgen_dqn=parts.semgen_dqn,
+                       fig12a=parts.ablations.get("fig12a"), fig12b=parts.ablations.get("fig12b"),
+                       fig14=parts.sweeps.get("fig14"), fig15b=parts.sweeps.get("fig15b"), runtime=runtime)
 
 
 def _low_end(sc: Scenario) -> Scenario:
-    """The low-end variant of a scenario: no device can denoise locally (C_k = 0, Sec. VI-E.2)."""
-    return sc.replace(name="low-end", device_budget_ratios=(0.0,) * len(sc.device_budget_ratios))
+    """The low-end variant of a scenario (``builder.low_end``)."""
+    return low_end(sc)
 
 
 def _backend_of(methods: list[Method]) -> str:
@@ -391,16 +265,16 @@ def _backend_of(methods: list[Method]) -> str:
     return ",".join(sorted(str(n) for n in names)) or "unknown"
 
 
-def _ci(frame: pd.DataFrame, seed: int) -> dict[str, list[float]]:
+def _ci(frame: pd.DataFrame, seed: int) -> dict[str, tuple[float, float]]:
     """95% bootstrap intervals over slots for satisfaction and QoE (slots are the independent units)."""
     from mobigen.experiments.metrics import bootstrap_ci
 
     g = frame.groupby("slot")
-    return {"satisfaction_ci95": list(bootstrap_ci(g["satisfied"].mean().to_numpy(), seed=seed)),
-            "qoe_ci95": list(bootstrap_ci(g["qoe"].mean().to_numpy(), seed=seed))}
+    return {"satisfaction_ci95": bootstrap_ci(g["satisfied"].mean().to_numpy(), seed=seed),
+            "qoe_ci95": bootstrap_ci(g["qoe"].mean().to_numpy(), seed=seed)}
 
 
-def diagnostics(frame: pd.DataFrame, method: Method, seed: int) -> dict[str, float]:
+def diagnostics(frame: pd.DataFrame, method: Method, seed: int) -> Diagnostics:
     """Why requests miss their threshold: computed shares, for the report's 'where and why' section.
 
     * ``miss_unreachable``: share of misses whose configuration cannot reach Q̃ even at T = steps_max
@@ -409,25 +283,22 @@ def diagnostics(frame: pd.DataFrame, method: Method, seed: int) -> dict[str, flo
     * ``miss_fixed_by_uncompressed``: share of misses that the same condition type uncompressed would have
       met at the steps actually run (a compression miss).
     """
-    params = method.sampler.params  # type: ignore[attr-defined]
     miss = frame[~frame["satisfied"]]
-    out: dict[str, float] = {"misses": int(len(miss))}
     if len(miss) == 0:
-        out.update(miss_unreachable=0.0, miss_steps=0.0, miss_fixed_by_uncompressed=0.0)
-        return out
-    # recompute the ceiling at steps_max with the sampler's quality model on the same ν and difficulty
+        return Diagnostics(misses=0, miss_unreachable=0.0, miss_steps=0.0, miss_fixed_by_uncompressed=0.0)
+    params = method.sampler.params  # type: ignore[attr-defined]
     q = method.sampler.quality  # type: ignore[attr-defined]
-    diff = frame["difficulty"].to_numpy()
-    qi, qt = q.scores(miss["condition"].to_numpy(), miss["alpha"].to_numpy(), miss["beta"].to_numpy(),
-                      np.full(len(miss), params.steps_max), diff[frame.index.get_indexer(miss.index)])
+    sc = method.sampler.scenario  # type: ignore[attr-defined]
+    diff = frame["difficulty"].to_numpy()[frame.index.get_indexer(miss.index)]
     w = miss["omega_I"].to_numpy()
     thr = miss["qoe_threshold"].to_numpy() - 1e-12
+    # the ceiling at steps_max with the sampler's quality model on the same ν and difficulty
+    qi, qt = q.scores(miss["condition"].to_numpy(), miss["alpha"].to_numpy(), miss["beta"].to_numpy(),
+                      np.full(len(miss), params.steps_max), diff)
     unreachable = w * qi + (1 - w) * qt < thr
     # the same type, uncompressed (α = β = max of the scenario), at the steps actually run
-    sc = method.sampler.scenario  # type: ignore[attr-defined]
-    ui, ut = q.scores(miss["condition"].to_numpy(), np.full(len(miss), max(sc.alphas)), np.full(len(miss), max(sc.betas)),
-                      miss["T"].to_numpy(), diff[frame.index.get_indexer(miss.index)])
+    ui, ut = q.scores(miss["condition"].to_numpy(), np.full(len(miss), max(sc.alphas)),
+                      np.full(len(miss), max(sc.betas)), miss["T"].to_numpy(), diff)
     fixed_by_full = w * ui + (1 - w) * ut >= thr
-    out.update(miss_unreachable=float(unreachable.mean()), miss_steps=float((~unreachable).mean()),
-               miss_fixed_by_uncompressed=float(fixed_by_full.mean()))
-    return out
+    return Diagnostics(misses=int(len(miss)), miss_unreachable=float(unreachable.mean()),
+                       miss_steps=float((~unreachable).mean()), miss_fixed_by_uncompressed=float(fixed_by_full.mean()))

@@ -25,11 +25,17 @@ Conventions
   image VAE-encoded, as diffusers' ``StableDiffusion3ControlNetPipeline`` does; mobigen encodes it
   with the posterior *mean* (the pipeline samples without a generator), so edge and device derive
   the identical control latent from the identical condition image.
+- An empty negative prompt means "none" (diffusers' ``negative_prompt=None``): SDXL base's pipeline
+  sets ``force_zeros_for_empty_prompt`` and then guides against zero embeddings, not against the
+  text ""; :func:`encode_prompt` follows the flag the weights' ``model_index.json`` carries.
+- ``guidance_scale`` and ``controlnet_scale`` must be finite and within the bounds the downlink
+  message accepts (:func:`check_scales`); NaN would otherwise silently switch guidance off.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -37,6 +43,7 @@ import numpy as np
 import torch
 
 from mobigen.generation.components import FLOW_FAMILIES, T5_MAX_SEQUENCE_LENGTH, Components, cast_quietly
+from mobigen.generation.wire import MAX_CONTROLNET_SCALE, MAX_GUIDANCE_SCALE
 
 log = logging.getLogger(__name__)
 
@@ -65,7 +72,8 @@ class PromptEmbeddings:
     positive: torch.Tensor
     """Encoder hidden states of the prompt, shape (1, tokens, dim), network dtype."""
     negative: torch.Tensor
-    """Encoder hidden states of the negative prompt, same shape."""
+    """Encoder hidden states of the negative prompt, same shape (zeros for an empty negative prompt
+    when ``Components.force_zeros_for_empty_prompt``, SDXL base's convention)."""
     pooled_positive: torch.Tensor | None = None
     """SDXL and SD3.5: pooled projection of the prompt, shape (1, dim2)."""
     pooled_negative: torch.Tensor | None = None
@@ -130,32 +138,42 @@ def _tokenize(tokenizer: Any, text: str, max_length: int | None = None) -> torch
 @torch.no_grad()
 def encode_prompt(components: Components, prompt: str, negative_prompt: str = "") -> PromptEmbeddings:
     """CLIP-encode a prompt and a negative prompt (SDXL: both encoders, hidden state -2, pooled;
-    SD3.5: CLIP-L + CLIP-G hidden states zero-padded to T5's width and followed by T5's tokens)."""
+    SD3.5: CLIP-L + CLIP-G hidden states zero-padded to T5's width and followed by T5's tokens).
+
+    An empty ``negative_prompt`` means "no negative prompt" (diffusers' ``negative_prompt=None``):
+    components with ``force_zeros_for_empty_prompt`` (SDXL base) then get zero negative embeddings,
+    as diffusers' SDXL pipelines give them; the other families encode the text "" as their pipelines do.
+    """
     if not isinstance(prompt, str) or not isinstance(negative_prompt, str):
         raise ValueError("prompt and negative_prompt must be strings")
-    dev = components.device
     if components.family in FLOW_FAMILIES:
-        pos, pooled_pos = _encode_sd3(components, prompt)
-        neg, pooled_neg = _encode_sd3(components, negative_prompt)
-        return PromptEmbeddings(positive=pos, negative=neg, pooled_positive=pooled_pos, pooled_negative=pooled_neg)
-
-    if components.family != "sdxl":
-
-        def one(text: str) -> torch.Tensor:
-            ids = _tokenize(components.tokenizer, text).to(dev)
-            return components.text_encoder(ids)[0].to(components.dtype)
-
-        return PromptEmbeddings(positive=one(prompt), negative=one(negative_prompt))
-
-    def both(text: str) -> tuple[torch.Tensor, torch.Tensor]:
-        out1 = components.text_encoder(_tokenize(components.tokenizer, text).to(dev), output_hidden_states=True)
-        out2 = components.text_encoder_2(_tokenize(components.tokenizer_2, text).to(dev), output_hidden_states=True)
-        hidden = torch.cat([out1.hidden_states[-2], out2.hidden_states[-2]], dim=-1)
-        return hidden.to(components.dtype), out2.text_embeds.to(components.dtype)
-
-    pos, pooled_pos = both(prompt)
-    neg, pooled_neg = both(negative_prompt)
+        encode = _encode_sd3
+    elif components.family == "sdxl":
+        encode = _encode_sdxl
+    else:
+        return PromptEmbeddings(positive=_encode_clip(components, prompt),
+                                negative=_encode_clip(components, negative_prompt))
+    pos, pooled_pos = encode(components, prompt)
+    if negative_prompt == "" and components.force_zeros_for_empty_prompt:
+        neg, pooled_neg = torch.zeros_like(pos), torch.zeros_like(pooled_pos)
+    else:
+        neg, pooled_neg = encode(components, negative_prompt)
     return PromptEmbeddings(positive=pos, negative=neg, pooled_positive=pooled_pos, pooled_negative=pooled_neg)
+
+
+def _encode_clip(components: Components, text: str) -> torch.Tensor:
+    """SD1.5 / SD2.1: the last hidden state of the one CLIP text encoder."""
+    ids = _tokenize(components.tokenizer, text).to(components.device)
+    return components.text_encoder(ids)[0].to(components.dtype)
+
+
+def _encode_sdxl(components: Components, text: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """SDXL: both encoders' hidden state -2 concatenated, and the second encoder's pooled projection."""
+    dev = components.device
+    out1 = components.text_encoder(_tokenize(components.tokenizer, text).to(dev), output_hidden_states=True)
+    out2 = components.text_encoder_2(_tokenize(components.tokenizer_2, text).to(dev), output_hidden_states=True)
+    hidden = torch.cat([out1.hidden_states[-2], out2.hidden_states[-2]], dim=-1)
+    return hidden.to(components.dtype), out2.text_embeds.to(components.dtype)
 
 
 def _encode_sd3(components: Components, text: str) -> tuple[torch.Tensor, torch.Tensor]:
@@ -222,6 +240,37 @@ def _check_slice(start: int, end: int, total_steps: int) -> None:
         raise ValueError(f"need 0 <= start <= end <= total_steps, got start={start}, end={end}, total_steps={total_steps}")
 
 
+def check_scales(guidance_scale: float, controlnet_scale: float) -> None:
+    """``ValueError`` naming the field unless ``guidance_scale`` is a real number in
+    [0, MAX_GUIDANCE_SCALE] and ``controlnet_scale`` one in [0, MAX_CONTROLNET_SCALE] (the bounds the
+    downlink message accepts, so a run is refused before its steps rather than at the handoff).
+
+    ``guidance_scale`` is classifier-free guidance's w (guidance is off for w <= 1, as in diffusers);
+    ``controlnet_scale`` weights the ControlNet residuals. NaN would silently switch guidance off
+    (every comparison with it is false) and inf turns the latents non-finite."""
+    bounds = (("guidance_scale", guidance_scale, MAX_GUIDANCE_SCALE),
+              ("controlnet_scale", controlnet_scale, MAX_CONTROLNET_SCALE))
+    for name, v, hi in bounds:
+        if isinstance(v, bool) or not isinstance(v, (int, float, np.integer, np.floating)):
+            raise ValueError(f"{name} must be a real number, got {v!r}")
+        if not math.isfinite(v) or not 0 <= v <= hi:
+            raise ValueError(f"{name} must be finite and in [0, {hi:g}], got {v!r}")
+
+
+def _check_latents(components: Components, latents: torch.Tensor, condition_image: torch.Tensor) -> None:
+    """``ValueError`` unless ``latents`` is a finite (1, C, h, w) tensor and the condition is (1, 3, 8h, 8w)."""
+    if not isinstance(latents, torch.Tensor) or latents.ndim != 4 or latents.shape[0] != 1:
+        raise ValueError(f"latents must be a tensor of shape (1, C, h, w), got {getattr(latents, 'shape', type(latents))}")
+    if latents.shape[1] != components.latent_channels:
+        raise ValueError(f"latents must have {components.latent_channels} channels, got {latents.shape[1]}")
+    f = components.vae_scale_factor
+    want = (1, 3, latents.shape[2] * f, latents.shape[3] * f)
+    if tuple(condition_image.shape) != want:
+        raise ValueError(f"condition_image shape {tuple(condition_image.shape)} does not match latents: expected {want}")
+    if not torch.isfinite(latents).all():
+        raise ValueError("latents contain NaN or Inf")
+
+
 @torch.no_grad()
 def denoise(
     components: Components,
@@ -240,81 +289,75 @@ def denoise(
     """Run steps ``[start, end)`` of the ``total_steps``-step schedule; return the float32 latents.
 
     Edge: ``start=0, end=⌊o T⌋`` (eq. 4). Device: ``start=⌊o T⌋, end=T`` (eq. 5). Each step is one
-    application of eq. (3): ControlNet residuals + UNet noise prediction with classifier-free
-    guidance, then the scheduler's deterministic update. ``scheduler_name=None`` is the family
-    default (DDIM; flow-matching Euler for sd35, whose step is :func:`_flow_steps`).
+    application of eq. (3): ControlNet residuals + denoiser prediction with classifier-free guidance,
+    then the scheduler's deterministic update. ``scheduler_name=None`` is the family default (DDIM,
+    :func:`_unet_steps`; flow-matching Euler for sd35, :func:`_flow_steps`).
     """
-    _check_slice(start, end, total_steps)
+    _check_slice(start, end, total_steps)  # 1. arguments
+    check_scales(guidance_scale, controlnet_scale)
     scheduler = make_scheduler(components, total_steps, scheduler_name)
     controlnet = components.controlnet(condition_type)
-    if not isinstance(latents, torch.Tensor) or latents.ndim != 4 or latents.shape[0] != 1:
-        raise ValueError(f"latents must be a tensor of shape (1, C, h, w), got {getattr(latents, 'shape', type(latents))}")
-    if latents.shape[1] != components.latent_channels:
-        raise ValueError(f"latents must have {components.latent_channels} channels, got {latents.shape[1]}")
-    f = components.vae_scale_factor
-    want = (1, 3, latents.shape[2] * f, latents.shape[3] * f)
-    if tuple(condition_image.shape) != want:
-        raise ValueError(f"condition_image shape {tuple(condition_image.shape)} does not match latents: expected {want}")
-    if not torch.isfinite(latents).all():
-        raise ValueError("latents contain NaN or Inf")
-    if guidance_scale < 0 or controlnet_scale < 0:
-        raise ValueError("guidance_scale and controlnet_scale must be >= 0")
-
-    dev, dt = components.device, components.dtype
-    z = latents.to(device=dev, dtype=torch.float32)
+    _check_latents(components, latents, condition_image)
+    z = latents.to(device=components.device, dtype=torch.float32)  # 2. the fp32 trajectory
     if start == end:
         return z
-    if components.family in FLOW_FAMILIES:
-        return _flow_steps(components, scheduler, controlnet, z, start, end, embeddings, condition_image,
-                           guidance_scale, controlnet_scale)
+    steps = _flow_steps if components.family in FLOW_FAMILIES else _unet_steps  # 3. the family's loop
+    return steps(components, scheduler, controlnet, z, start, end, embeddings, condition_image,
+                 float(guidance_scale), float(controlnet_scale))
+
+
+def _guided(prediction: torch.Tensor, guidance_scale: float, cfg: bool) -> torch.Tensor:
+    """Classifier-free guidance on a [negative, positive] batch: p_u + w (p_c - p_u); as is without CFG."""
+    if not cfg:
+        return prediction
+    uncond, text = prediction.chunk(2)
+    return uncond + guidance_scale * (text - uncond)
+
+
+def _cfg_batch(negative: torch.Tensor, positive: torch.Tensor, cfg: bool) -> torch.Tensor:
+    """The [negative, positive] batch under classifier-free guidance, else the positive alone."""
+    return torch.cat([negative, positive]) if cfg else positive
+
+
+def _sdxl_added_conditioning(components: Components, embeddings: PromptEmbeddings, height: int, width: int,
+                             cfg: bool) -> dict[str, torch.Tensor]:
+    """SDXL's extra UNet inputs: pooled text and the size/crop ids (original size, crop top-left
+    (0, 0), target size), as diffusers' SDXL pipelines build them for an uncropped image."""
+    if embeddings.pooled_positive is None or embeddings.pooled_negative is None:
+        raise ValueError("SDXL needs pooled prompt embeddings (use encode_prompt with SDXL components)")
+    dev, dt = components.device, components.dtype
+    pooled = _cfg_batch(embeddings.pooled_negative, embeddings.pooled_positive, cfg).to(device=dev, dtype=dt)
+    time_ids = torch.tensor([[height, width, 0, 0, height, width]], device=dev, dtype=dt)
+    return {"text_embeds": pooled, "time_ids": time_ids.repeat(pooled.shape[0], 1)}
+
+
+def _unet_steps(components: Components, scheduler: Any, controlnet: Any, z: torch.Tensor, start: int, end: int,
+                embeddings: PromptEmbeddings, condition_image: torch.Tensor, guidance_scale: float,
+                controlnet_scale: float) -> torch.Tensor:
+    """Steps [start, end) of a UNet run (SD1.5, 2.1, XL): eq. (3) with ControlNet residuals and the
+    UNet's noise prediction (the loop of ``StableDiffusion(XL)ControlNetPipeline``)."""
+    dev, dt = components.device, components.dtype
     if start == 0:
         z = z * scheduler.init_noise_sigma  # z_T enters the first application of eq. (3)
     if hasattr(scheduler, "set_begin_index"):
         scheduler.set_begin_index(start)  # Euler: step index = start (DDIM ignores it)
-
     cfg = guidance_scale > 1.0
-    text = torch.cat([embeddings.negative, embeddings.positive]) if cfg else embeddings.positive
-    text = text.to(device=dev, dtype=dt)
+    text = _cfg_batch(embeddings.negative, embeddings.positive, cfg).to(device=dev, dtype=dt)
     cond = condition_image.to(device=dev, dtype=dt)
-    cond = torch.cat([cond, cond]) if cfg else cond
-    added: dict[str, torch.Tensor] | None = None
+    extra: dict[str, Any] = {}
     if components.family == "sdxl":
-        if embeddings.pooled_positive is None or embeddings.pooled_negative is None:
-            raise ValueError("SDXL needs pooled prompt embeddings (use encode_prompt with SDXL components)")
-        h, w = want[2], want[3]
-        time_ids = torch.tensor([[h, w, 0, 0, h, w]], device=dev, dtype=dt)  # original, crop, target size
-        pooled = (
-            torch.cat([embeddings.pooled_negative, embeddings.pooled_positive]) if cfg else embeddings.pooled_positive
-        )
-        added = {"text_embeds": pooled.to(device=dev, dtype=dt), "time_ids": time_ids.repeat(text.shape[0], 1)}
-
+        extra["added_cond_kwargs"] = _sdxl_added_conditioning(components, embeddings, cond.shape[2],
+                                                              cond.shape[3], cfg)
+    cond = _cfg_batch(cond, cond, cfg)
     timesteps = scheduler.timesteps
     for i in range(start, end):  # eq. (4) on the edge, eq. (5) on the device
         t = timesteps[i]
-        z_in = torch.cat([z, z]) if cfg else z
-        z_in = scheduler.scale_model_input(z_in, t).to(dt)
-        extra = {"added_cond_kwargs": added} if added is not None else {}
-        down, mid = controlnet(
-            z_in,
-            t,
-            encoder_hidden_states=text,
-            controlnet_cond=cond,
-            conditioning_scale=float(controlnet_scale),
-            return_dict=False,
-            **extra,
-        )
-        eps = components.unet(
-            z_in,
-            t,
-            encoder_hidden_states=text,
-            down_block_additional_residuals=down,
-            mid_block_additional_residual=mid,
-            return_dict=False,
-            **extra,
-        )[0].to(torch.float32)
-        if cfg:
-            eps_uncond, eps_text = eps.chunk(2)
-            eps = eps_uncond + guidance_scale * (eps_text - eps_uncond)
+        z_in = scheduler.scale_model_input(_cfg_batch(z, z, cfg), t).to(dt)
+        down, mid = controlnet(z_in, t, encoder_hidden_states=text, controlnet_cond=cond,
+                               conditioning_scale=controlnet_scale, return_dict=False, **extra)
+        eps = components.denoiser(z_in, t, encoder_hidden_states=text, down_block_additional_residuals=down,
+                                  mid_block_additional_residual=mid, return_dict=False, **extra)[0]
+        eps = _guided(eps.to(torch.float32), guidance_scale, cfg)
         z = scheduler.step(eps, t, z, return_dict=False)[0]  # mean of eq. (3), deterministic (DDIM η=0)
     return z
 
@@ -341,28 +384,25 @@ def _flow_steps(components: Components, scheduler: Any, controlnet: Any, z: torc
     dev, dt = components.device, components.dtype
     scheduler.set_begin_index(start)  # the flow Euler update at index i uses σ_i, σ_{i+1} only
     cfg = guidance_scale > 1.0
-    text = torch.cat([embeddings.negative, embeddings.positive]) if cfg else embeddings.positive
-    pooled = torch.cat([embeddings.pooled_negative, embeddings.pooled_positive]) if cfg else embeddings.pooled_positive
-    text, pooled = text.to(device=dev, dtype=dt), pooled.to(device=dev, dtype=dt)
+    text = _cfg_batch(embeddings.negative, embeddings.positive, cfg).to(device=dev, dtype=dt)
+    pooled = _cfg_batch(embeddings.pooled_negative, embeddings.pooled_positive, cfg).to(device=dev, dtype=dt)
     cn_cfg = controlnet.config
     cn_text = text if cn_cfg.joint_attention_dim is not None else None  # SD3.5 Large ControlNets: no text
     cn_pooled = torch.zeros_like(pooled) if cn_cfg.force_zeros_for_pooled_projection else pooled
     cond = control_latents(components, condition_image, controlnet)
-    cond = torch.cat([cond, cond]) if cfg else cond
+    cond = _cfg_batch(cond, cond, cfg)
     timesteps = scheduler.timesteps
     for i in range(start, end):  # eq. (4) on the edge, eq. (5) on the device
         t = timesteps[i]
-        z_in = (torch.cat([z, z]) if cfg else z).to(dt)
+        z_in = _cfg_batch(z, z, cfg).to(dt)
         t_in = t.expand(z_in.shape[0]).to(dev)
         blocks = controlnet(hidden_states=z_in, timestep=t_in, encoder_hidden_states=cn_text,
                             pooled_projections=cn_pooled, controlnet_cond=cond,
-                            conditioning_scale=float(controlnet_scale), return_dict=False)[0]
-        v = components.unet(hidden_states=z_in, timestep=t_in, encoder_hidden_states=text,
-                            pooled_projections=pooled, block_controlnet_hidden_states=blocks,
-                            return_dict=False)[0].to(torch.float32)
-        if cfg:
-            v_uncond, v_text = v.chunk(2)
-            v = v_uncond + guidance_scale * (v_text - v_uncond)
+                            conditioning_scale=controlnet_scale, return_dict=False)[0]
+        v = components.denoiser(hidden_states=z_in, timestep=t_in, encoder_hidden_states=text,
+                                pooled_projections=pooled, block_controlnet_hidden_states=blocks,
+                                return_dict=False)[0]
+        v = _guided(v.to(torch.float32), guidance_scale, cfg)
         z = scheduler.step(v, t, z, return_dict=False)[0]  # z + (σ_{i+1} - σ_i) v, deterministic
     return z
 

@@ -1,7 +1,7 @@
 """The two halves of distributed denoising as two calls: edge (eq. 4 + wire) and device (wire + eq. 5 + VAE).
 
 ``edge_run`` runs the first ``edge_steps`` = ⌊o_k T_k⌋ steps (the caller computes it, e.g. with
-``mobigen.system.latency.edge_steps``) and returns the downlink message: the intermediate latent when
+``mobigen.system.offload.edge_steps``) and returns the downlink message: the intermediate latent when
 edge_steps < T_k (eq. 6), the encoded final image when edge_steps = T_k (eq. 7, o_k = 1).
 ``device_run`` accepts that message, checks it against its own components and request, runs the
 remaining steps and decodes with the VAE. Both sides must use the same condition image (the decoded
@@ -58,17 +58,32 @@ def edge_run(
     scheduler_name: str | None = None,
     latent_mode: str = "fp16",
     image_fmt: str = "png",
+    request_digest: str | None = None,
 ) -> bytes:
-    """Edge side: z_T, steps [0, edge_steps) (eq. 4), then the downlink message (latent or image)."""
+    """Edge side: z_T, steps [0, edge_steps) (eq. 4), then the downlink message (latent or image);
+    ``request_digest`` (``wire.request_digest`` of the request) goes into the header when given."""
     cond = prepare_condition(components, condition_rgb_uint8)
     z = initial_latents(components, seed, cond.shape[2], cond.shape[3])
     emb = encode_prompt(components, prompt, negative_prompt)
     z = denoise(components, latents=z, start=0, end=edge_steps, total_steps=total_steps, embeddings=emb,
                 condition_image=cond, condition_type=condition_type, guidance_scale=guidance_scale,
                 controlnet_scale=controlnet_scale, scheduler_name=scheduler_name)
+    return edge_message(components, z, condition_type=condition_type, seed=seed, total_steps=total_steps,
+                        edge_steps=edge_steps, guidance_scale=guidance_scale, controlnet_scale=controlnet_scale,
+                        scheduler_name=scheduler_name, latent_mode=latent_mode, image_fmt=image_fmt,
+                        request_digest=request_digest)
+
+
+def edge_message(components: Components, z: Any, *, condition_type: str, seed: int, total_steps: int,
+                 edge_steps: int, guidance_scale: float = 7.5, controlnet_scale: float = 1.0,
+                 scheduler_name: str | None = None, latent_mode: str = "fp16", image_fmt: str = "png",
+                 request_digest: str | None = None) -> bytes:
+    """The downlink message after the edge's ``edge_steps`` steps (z the fp32 latents): the latent
+    (eq. 6), or the decoded image when edge_steps = total_steps (eq. 7); the batched edge builds its
+    replies with it too (``serving.batched_worker``)."""
     meta = dict(total_steps=total_steps, seed=seed, condition_type=condition_type,
                 scheduler_config=wire_scheduler_config(components, scheduler_name),
-                guidance_scale=guidance_scale, controlnet_scale=controlnet_scale)
+                guidance_scale=guidance_scale, controlnet_scale=controlnet_scale, request_digest=request_digest)
     if edge_steps == total_steps:  # o_k = 1: the edge decodes and sends x_0 (eq. 7)
         return encode_image(decode(components, z), fmt=image_fmt, **meta)
     return encode_latent(z, steps_done=edge_steps, mode=latent_mode, **meta)

@@ -10,7 +10,8 @@ Layout (all integers little-endian)::
     offset 10  uint32   CRC-32 of everything after the prefix (header and payload)
     offset 14  H bytes  header: compact UTF-8 JSON object with kind, mode, shape, dtype,
                         steps_done, total_steps, seed, condition_type, scheduler_config,
-                        payload_nbytes, and optionally guidance_scale, controlnet_scale
+                        payload_nbytes, and optionally guidance_scale, controlnet_scale,
+                        request_digest
     offset 14+H         payload, exactly payload_nbytes bytes
 
 Payload modes
@@ -25,6 +26,15 @@ Payload modes
 Step indices: 0 <= steps_done <= total_steps <= num_train_timesteps. A latent with steps_done equal to
 total_steps is accepted (the device only decodes it); an image must have steps_done == total_steps.
 
+Request binding: ``request_digest`` (optional header field, 64 lowercase hex digits) is
+:func:`request_digest` of the request the message was computed for: SHA-256 over a canonical JSON
+encoding of the prompt, the negative prompt, the SHA-256 of the uploaded condition bytes, the seed,
+the scheduler name, T_k and ⌊o_k T_k⌋. Both sides compute it from what they hold; the device refuses
+a message whose digest differs from its own request's (:func:`check_request_digest`).
+
+Guidance bounds: ``guidance_scale`` lies in [0, MAX_GUIDANCE_SCALE] and ``controlnet_scale`` in
+[0, MAX_CONTROLNET_SCALE]; larger values only saturate the image (1e30 gives an all-black one).
+
 Every refusal raises :class:`WireFormatError` (a ``ValueError``) whose message names the problem:
 wrong magic or version, an unparsable or incomplete header, an unknown kind/mode, a dtype that does
 not fit the mode, a shape out of bounds or inconsistent with the bytes, truncated or trailing
@@ -33,6 +43,7 @@ bytes, a checksum mismatch, NaN/Inf values, and step indices out of range.
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import math
@@ -61,6 +72,12 @@ _FP16_MAX = 65504.0
 _MAX_LATENT_SIDE = 512  # a 4096-pixel image
 _MAX_IMAGE_SIDE = 8192
 _ZSTD_LEVEL = 19
+#: Largest classifier-free guidance scale accepted (diffusers' SD pipelines use 1-20; 7.5 by default).
+MAX_GUIDANCE_SCALE = 50.0
+#: Largest ControlNet conditioning scale accepted (1.0 by default; 0-2 in practice).
+MAX_CONTROLNET_SCALE = 10.0
+_SCALE_MAX = {"guidance_scale": MAX_GUIDANCE_SCALE, "controlnet_scale": MAX_CONTROLNET_SCALE}
+_DIGEST_HEX = 64
 
 
 class WireFormatError(ValueError):
@@ -101,6 +118,8 @@ class Payload:
     """Classifier-free guidance scale the edge used (optional field); the device must use the same."""
     controlnet_scale: float | None = None
     """ControlNet conditioning scale the edge used (optional field); the device must use the same."""
+    request_digest: str | None = None
+    """``request_digest`` of the request the message was computed for (optional field; 64 hex digits)."""
 
 
 # --------------------------------------------------------------------------------------------
@@ -154,14 +173,56 @@ def _pack(header: dict[str, Any], payload: bytes) -> bytes:
 def _check_scale(name: str, v: Any) -> float | None:
     if v is None:
         return None
-    if isinstance(v, bool) or not isinstance(v, (int, float, np.floating)) or not math.isfinite(v) or v < 0:
-        raise WireFormatError(f"{name} must be a finite number >= 0, got {v!r}")
+    hi = _SCALE_MAX[name]
+    if isinstance(v, bool) or not isinstance(v, (int, float, np.floating)) or not math.isfinite(v) or not 0 <= v <= hi:
+        raise WireFormatError(f"{name} must be a finite number in [0, {hi:g}], got {v!r}")
     return float(v)
+
+
+def _check_digest(v: Any) -> str | None:
+    if v is None:
+        return None
+    if not isinstance(v, str) or len(v) != _DIGEST_HEX or any(c not in "0123456789abcdef" for c in v):
+        raise WireFormatError(f"request_digest must be {_DIGEST_HEX} lowercase hex digits, got {str(v)[:80]!r}")
+    return v
+
+
+def request_digest(*, prompt: str, negative_prompt: str, condition: bytes, seed: int, scheduler: str,
+                   total_steps: int, steps_done: int) -> str:
+    """SHA-256 (hex) binding a downlink message to its request: prompt, negative prompt, the uploaded
+    condition bytes I_k(ν_k), seed, scheduler name, T_k and ⌊o_k T_k⌋ (eq. 4), canonically encoded."""
+    if not isinstance(prompt, str) or not isinstance(negative_prompt, str) or not isinstance(scheduler, str):
+        raise WireFormatError("prompt, negative_prompt and scheduler must be strings")
+    if not isinstance(condition, (bytes, bytearray, memoryview)):
+        raise WireFormatError(f"condition must be bytes, got {type(condition).__name__}")
+    canon = {
+        "v": 1,
+        "prompt": prompt,
+        "negative_prompt": negative_prompt,
+        "condition_sha256": hashlib.sha256(bytes(condition)).hexdigest(),
+        "seed": _check_int("seed", seed, 0, 2**63 - 1),
+        "scheduler": scheduler,
+        "total_steps": _check_int("total_steps", total_steps, 1),
+        "steps_done": _check_int("steps_done", steps_done, 0),
+    }
+    raw = json.dumps(canon, sort_keys=True, separators=(",", ":"), ensure_ascii=True).encode("ascii")
+    return hashlib.sha256(raw).hexdigest()
+
+
+def check_request_digest(payload: "Payload", expected: str) -> None:
+    """Refuse ``payload`` unless it carries ``expected`` (this side's ``request_digest`` of its request)."""
+    if payload.request_digest is None:
+        raise WireFormatError("the message carries no request_digest; cannot tell that it belongs to this request")
+    if payload.request_digest != expected:
+        raise WireFormatError(
+            "request_digest mismatch: the message was computed for a different request (prompt, negative prompt, "
+            "condition bytes, seed, scheduler or steps differ); refusing to continue")
 
 
 def _base_header(kind: str, mode: str, shape: tuple[int, ...], steps_done: int, total_steps: int,
                  seed: int, condition_type: str, scheduler_config: Mapping[str, Any],
-                 guidance_scale: float | None = None, controlnet_scale: float | None = None) -> dict[str, Any]:
+                 guidance_scale: float | None = None, controlnet_scale: float | None = None,
+                 request_digest: str | None = None) -> dict[str, Any]:
     h = {
         "kind": kind,
         "mode": mode,
@@ -176,6 +237,8 @@ def _base_header(kind: str, mode: str, shape: tuple[int, ...], steps_done: int, 
     for name, v in (("guidance_scale", guidance_scale), ("controlnet_scale", controlnet_scale)):
         if v is not None:
             h[name] = _check_scale(name, v)
+    if request_digest is not None:
+        h["request_digest"] = _check_digest(request_digest)
     _check_common(h, kind)
     try:
         json.dumps(h["scheduler_config"], allow_nan=False)
@@ -212,6 +275,7 @@ def encode_latent(
     mode: str = "fp16",
     guidance_scale: float | None = None,
     controlnet_scale: float | None = None,
+    request_digest: str | None = None,
 ) -> bytes:
     """Serialise the intermediate latent z(⌊o_k T_k⌋) that the edge hands to the device (eq. 6)."""
     if mode not in LATENT_MODES:
@@ -223,7 +287,7 @@ def encode_latent(
     if not np.isfinite(x).all():
         raise WireFormatError("latents contain NaN or Inf; refusing to send them")
     h = _base_header("latent", mode, shape, steps_done, total_steps, seed, condition_type, scheduler_config,
-                     guidance_scale, controlnet_scale)
+                     guidance_scale, controlnet_scale, request_digest)
     if mode == "fp32":
         payload = x.astype("<f4").tobytes()
     elif mode == "fp16":
@@ -250,6 +314,7 @@ def encode_image(
     steps_done: int | None = None,
     guidance_scale: float | None = None,
     controlnet_scale: float | None = None,
+    request_digest: str | None = None,
 ) -> bytes:
     """Serialise the final image x_0 for the o_k = 1 path (eq. 7); ``quality`` applies to jpeg/webp."""
     if fmt not in IMAGE_FORMATS:
@@ -262,7 +327,7 @@ def encode_image(
     _check_int("quality", quality, 1, 100)
     done = total_steps if steps_done is None else steps_done
     h = _base_header("image", fmt, tuple(arr.shape), done, total_steps, seed, condition_type, scheduler_config,
-                     guidance_scale, controlnet_scale)
+                     guidance_scale, controlnet_scale, request_digest)
     from PIL import Image
 
     buf = io.BytesIO()
@@ -341,7 +406,8 @@ def decode_payload(data: bytes) -> Payload:
     common = dict(version=version, kind=kind, mode=mode, dtype=h["dtype"], steps_done=done, total_steps=total,
                   seed=seed, condition_type=cond, scheduler_config=sched, nbytes=len(data),
                   guidance_scale=_check_scale("guidance_scale", h.get("guidance_scale")),
-                  controlnet_scale=_check_scale("controlnet_scale", h.get("controlnet_scale")))
+                  controlnet_scale=_check_scale("controlnet_scale", h.get("controlnet_scale")),
+                  request_digest=_check_digest(h.get("request_digest")))
     if kind == "latent":
         shape = _check_latent_shape(h["shape"])
         numel = math.prod(shape)

@@ -6,7 +6,7 @@ Layout (one concept per module):
 |---|---|
 | ``settings`` | ``ServerSettings`` (pydantic; ``MOBIGEN_SERVE_*`` environment variables) |
 | ``schemas`` | the ``/v1`` API messages (``GenerateMeta``, ``ResultMeta``, ``RequestState`` …) |
-| ``multipart`` | strict synchronous parser of the uplink body |
+| ``admission`` | every check of an upload before it joins a slot (content type, parts, meta bounds, condition) |
 | ``protocol`` | framing of a reply: JSON metadata + ``generation.wire`` payload |
 | ``limits`` | ASGI body-size limit enforced before parsing |
 | ``batcher`` | ``SlotBatcher``: a slot closes at K requests or when its window ends |
@@ -17,7 +17,10 @@ Layout (one concept per module):
 | ``edge`` | ``EdgeService``: decide (controller + guard), denoise, deadlines, take-over, shutdown |
 | ``metrics`` | Prometheus metrics on a per-app registry |
 | ``shaping`` | token-bucket pacing at B↑ / B↓ (eqs. 2, 6, 7 transfer terms) |
-| ``app`` | ``create_app(settings)`` (FastAPI) |
+| ``errors`` | the one error shape ``{error, detail}`` and the handlers that give it to every failure |
+| ``routes`` | one router per resource: ``ops`` (health, metrics), ``generate``, ``requests`` |
+| ``openapi`` | the schema at ``/v1/openapi.json``, with the ``meta`` part's JSON described |
+| ``app`` | ``create_app(settings)`` (FastAPI): assembles the above |
 | ``server`` | ``ServerThread`` (uvicorn in a thread) and ``GracefulServer`` |
 | ``client`` | ``MobileClient``: VCE, extraction, compression, upload, local steps, report |
 | ``demo`` / ``loadtest`` | ``mobigen demo`` and ``mobigen loadtest`` |

@@ -22,6 +22,9 @@ T = TypeVar("T")
 
 SlotHandler = Callable[[int, Sequence[Any]], Awaitable[Sequence[Any]]]
 
+Scheduler = Callable[[float, Callable[[], None]], Any]
+"""``call_later(delay_s, callback)`` returning a handle with ``cancel()`` (default: the running loop's)."""
+
 
 class BatcherClosed(RuntimeError):
     """The batcher no longer accepts requests (shutting down)."""
@@ -37,16 +40,19 @@ class _Pending(Generic[T]):
 class SlotBatcher:
     """Collects submitted items into slots of at most ``max_users``, closed after ``window_s``."""
 
-    def __init__(self, handler: SlotHandler, *, max_users: int, window_s: float) -> None:
+    def __init__(self, handler: SlotHandler, *, max_users: int, window_s: float,
+                 call_later: Scheduler | None = None) -> None:
         if max_users < 1:
             raise ValueError(f"field 'max_users' must be >= 1, got {max_users}")
         if not window_s > 0:
             raise ValueError(f"field 'window_s' must be > 0, got {window_s}")
         self._handler = handler
+        self._call_later = call_later
+        """Injected timer (tests drive the window without a wall clock); None = ``loop.call_later``."""
         self.max_users = max_users
         self.window_s = window_s
         self._current: list[_Pending] = []
-        self._timer: asyncio.TimerHandle | None = None
+        self._timer: Any = None
         self._closed = False
         self._next_slot = 0
         self._slot_tasks: set[asyncio.Task] = set()
@@ -68,7 +74,7 @@ class SlotBatcher:
         fut = loop.create_future()
         self._current.append(_Pending(item, fut))
         if len(self._current) == 1:
-            self._timer = loop.call_later(self.window_s, self._close_slot)
+            self._timer = (self._call_later or loop.call_later)(self.window_s, self._close_slot)
         if len(self._current) >= self.max_users:
             self._close_slot()
         return fut

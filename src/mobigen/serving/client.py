@@ -7,36 +7,49 @@ run the remaining T_k − ⌊o_k T_k⌋ steps locally with the *same* components
 → confirm completion to the edge. Every stage is timed; ``ClientResult`` holds the per-request
 breakdown (bytes up and down, L¹, L², edge and device steps, the decision) measured here, beside the
 server's system-model prediction (eqs. 2, 6, 7).
+
+Nothing from the server is trusted (``serving.reply_checks``): /health, the result metadata, the
+payload (its steps, seed, condition, shape, scales and ``request_digest``, which must be this
+request's) are bounded and checked before anything is allocated or computed; a bad reply raises
+``ReplyError`` naming what was wrong. The image is saved before the completion call, so a failing
+completion never loses it. With ``shape_uplink=False`` the link is shaped elsewhere (the kernel,
+``serving.netns``) and the upload time is measured up to the server's reply instead.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import time
 import uuid
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
 
 from mobigen.scenario import Scenario, resolve
-from mobigen.serving.protocol import RESULT_MEDIA_TYPE, decode_result
+from mobigen.serving.protocol import RESULT_MEDIA_TYPE, FramingError, decode_result
+from mobigen.serving.reply_checks import (
+    MAX_JSON_BYTES,
+    MAX_REPLY_BYTES,
+    HealthInfo,
+    ReplyError,
+    ServerError,
+    check_payload,
+    check_result,
+    error_from_body,
+    parse_health,
+    parse_json_object,
+    shown,
+    validation_line,
+)
 from mobigen.serving.schemas import API_PREFIX, ResultMeta
 from mobigen.serving.shaping import DEFAULT_CHUNK, bits_per_second, shaped_chunks_sync
 from mobigen.serving.splitrun import GenerationSpec, SplitRunner
 
 logger = logging.getLogger(__name__)
-
-
-class ServerError(RuntimeError):
-    """The server answered with an error status; ``status_code`` and ``detail`` say which and why."""
-
-    def __init__(self, status_code: int, error: str, detail: str) -> None:
-        super().__init__(f"HTTP {status_code} {error}: {detail}")
-        self.status_code = status_code
-        self.error = error
-        self.detail = detail
 
 
 @dataclass(frozen=True)
@@ -108,9 +121,11 @@ class ClientResult:
     extraction_s: float
     """Measured (s)."""
     uplink_s: float
-    """Measured upload time at the shaped rate (s)."""
+    """Measured upload time at the shaped rate (s). Paced by this client: until the last byte left it; on a
+    link shaped elsewhere (``shape_uplink=False``): until the first reply byte minus the server's own time."""
     server_wait_s: float
-    """From the end of the upload to the first reply byte (slot wait, decision, edge steps) (s)."""
+    """From the end of the upload to the first reply byte (slot wait, decision, edge steps) (s); on a link
+    shaped elsewhere, the server's reported ``server_total_s``."""
     downlink_s: float
     """Measured download time at the server-paced rate (s)."""
     local_s: float
@@ -149,7 +164,11 @@ def build_multipart(meta: dict, data: bytes, boundary: str | None = None) -> tup
 
 
 class MobileClient:
-    """One mobile device talking to an edge server over HTTP."""
+    """One mobile device talking to an edge server over HTTP.
+
+    Everything the server sends is checked before it is used (``serving.reply_checks``): a bad reply
+    raises ``ReplyError`` (a ``ServerError`` with status 502) naming what was wrong, a refusal
+    ``ServerError``, a server that cannot be reached ``httpx.ConnectError``/``httpx.ConnectTimeout``."""
 
     def __init__(self, server_url: str, *, scenario: str | Scenario = "paper", device_type: int = 0,
                  uplink_mbps: float | None = None, downlink_mbps: float | None = None, seed: int = 0,
@@ -168,11 +187,13 @@ class MobileClient:
         if not (self.uplink_mbps > 0 and self.downlink_mbps > 0):
             raise ValueError("fields 'uplink_mbps'/'downlink_mbps' must be > 0")
         self.shape_uplink = shape_uplink
+        self.timeout_s = float(timeout_s)
         self._vce = vce
         self._runner = runner
         self._components = components
         self.http = httpx.Client(timeout=timeout_s, transport=transport)
         self._health: dict | None = None
+        self._health_info: HealthInfo | None = None
 
     def close(self) -> None:
         self.http.close()
@@ -183,12 +204,65 @@ class MobileClient:
     def __exit__(self, *exc: Any) -> None:
         self.close()
 
+    # ---- HTTP with bounds -----------------------------------------------------------------------
+    @contextlib.contextmanager
+    def _transport(self, what: str) -> Iterator[None]:
+        """Connection failures stay httpx errors ('cannot reach'); anything after connecting is a ReplyError."""
+        import httpx
+
+        try:
+            yield
+        except (httpx.ConnectError, httpx.ConnectTimeout):
+            raise
+        except httpx.TimeoutException as exc:
+            raise ReplyError(f"{what}: no answer within the {self.timeout_s:g} s timeout ({type(exc).__name__})") from None
+        except httpx.TransportError as exc:
+            raise ReplyError(f"{what}: the connection broke ({type(exc).__name__}: {shown(str(exc), 120)})") from None
+
+    def _read(self, r: Any, limit: int, what: str) -> bytes:
+        """The whole body of a streamed response, at most ``limit`` bytes; a body cut short is 'truncated'."""
+        import httpx
+
+        declared = r.headers.get("content-length")
+        if declared is not None and declared.strip().isdigit() and int(declared) > limit:
+            raise ReplyError(f"{what} declares {int(declared)} bytes, over the {limit}-byte limit")
+        buf = bytearray()
+        try:
+            for chunk in r.iter_bytes():
+                buf += chunk
+                if len(buf) > limit:
+                    raise ReplyError(f"{what} exceeds the {limit}-byte limit")
+        except (httpx.ConnectError, httpx.ConnectTimeout, httpx.TimeoutException, httpx.TransportError) as exc:
+            of = f" of the {declared} declared" if declared else ""
+            raise ReplyError(f"{what} was truncated: the connection broke after {len(buf)}{of} bytes "
+                             f"({type(exc).__name__})") from None
+        return bytes(buf)
+
+    def _request_json(self, method: str, path: str, what: str, **kw: Any) -> dict:
+        """One JSON request: a JSON object back, ``ServerError`` for a refusal, ``ReplyError`` otherwise."""
+        with self._transport(what), self.http.stream(method, f"{self.url}{path}", **kw) as r:
+            body = self._read(r, MAX_JSON_BYTES, what)
+        if r.status_code >= 400:
+            raise error_from_body(r.status_code, r.headers.get("content-type", ""), body)
+        if r.status_code != 200:
+            raise ReplyError(f"{what}: unexpected HTTP status {r.status_code}")
+        return parse_json_object(body, what)
+
     # ---- server facts ---------------------------------------------------------------------------
     def health(self) -> dict:
-        r = self.http.get(f"{self.url}/health")
-        self._raise(r)
-        self._health = r.json()
+        """``GET /health``, with the fields the client relies on checked (``HealthInfo``)."""
+        with self._transport("the /health reply"), self.http.stream("GET", f"{self.url}/health") as r:
+            body = self._read(r, MAX_JSON_BYTES, "the /health reply")
+        if r.status_code >= 400:
+            raise error_from_body(r.status_code, r.headers.get("content-type", ""), body)
+        self._health, self._health_info = parse_health(body)
         return self._health
+
+    @property
+    def health_info(self) -> HealthInfo:
+        if self._health_info is None:
+            self.health()
+        return self._health_info
 
     @property
     def runner(self) -> SplitRunner:
@@ -196,12 +270,12 @@ class MobileClient:
         server announces in /health (tiny components from its seed, or its weights directory), at the
         server's image size. Both sides must hold identical weights."""
         if self._runner is None:
-            h = self._health or self.health()
-            if h.get("components") is None:
-                raise RuntimeError("the server runs no generation (control plane only); nothing to finish locally")
-            self._runner = SplitRunner(GenerationSpec(components=self._components or h["components"],
-                                                      components_seed=h["components_seed"],
-                                                      image_size=h["image_size"], wire_mode=h["wire_mode"]))
+            h = self.health_info
+            if h.components is None:
+                raise ReplyError("the server runs no generation (control plane only) but sent a payload to finish")
+            self._runner = SplitRunner(GenerationSpec(components=self._components or h.components,
+                                                      components_seed=h.components_seed,
+                                                      image_size=h.image_size, wire_mode=h.wire_mode))
         return self._runner
 
     @property
@@ -249,7 +323,8 @@ class MobileClient:
         }
 
     def upload(self, meta: dict, data: bytes) -> tuple[ResultMeta, bytes, dict]:
-        """POST the request (uplink paced at B↑); returns (result meta, wire payload, measured transfer facts)."""
+        """POST the request (uplink paced at B↑ unless the link is shaped elsewhere); returns (result meta
+        checked against the request and the scenario, wire payload, measured transfer facts)."""
         body, ctype = build_multipart(meta, data)
         marks: dict[str, float] = {}
 
@@ -261,82 +336,123 @@ class MobileClient:
             marks["up_end"] = time.perf_counter()
 
         headers = {"content-type": ctype, "content-length": str(len(body))}
-        with self.http.stream("POST", f"{self.url}{API_PREFIX}/generate", content=paced(), headers=headers) as r:
+        what = "the /v1/generate reply"
+        with self._transport(what), self.http.stream("POST", f"{self.url}{API_PREFIX}/generate", content=paced(),
+                                                     headers=headers) as r:
             marks["first_byte"] = time.perf_counter()
-            raw = r.read()
+            raw = self._read(r, MAX_REPLY_BYTES if r.status_code == 200 else MAX_JSON_BYTES, what)
             marks["down_end"] = time.perf_counter()
-            if r.status_code != 200:
-                self._raise(r)
-            if not r.headers.get("content-type", "").startswith(RESULT_MEDIA_TYPE):
-                raise ServerError(r.status_code, "bad_reply", f"unexpected content-type {r.headers.get('content-type')!r}")
-        meta_json, payload = decode_result(raw)
-        result = ResultMeta.model_validate(meta_json)
+        if r.status_code >= 400:
+            raise error_from_body(r.status_code, r.headers.get("content-type", ""), raw)
+        if r.status_code != 200:
+            raise ReplyError(f"{what}: unexpected HTTP status {r.status_code}")
+        if not r.headers.get("content-type", "").startswith(RESULT_MEDIA_TYPE):
+            raise ReplyError(f"{what} has content-type {shown(r.headers.get('content-type', 'none'), 60)!r}, "
+                             f"not {RESULT_MEDIA_TYPE}")
+        try:
+            meta_json, payload = decode_result(raw)
+        except FramingError as exc:
+            raise ReplyError(str(exc)) from None
+        result = check_result(meta_json, payload, request_id=meta["request_id"], scenario=self.scenario)
         up_end = marks.get("up_end", marks["first_byte"])
+        up_start = marks.get("up_start", up_end)
+        uplink_s, wait_s = up_end - up_start, marks["first_byte"] - up_end
+        if not self.shape_uplink:  # the link is shaped elsewhere (the kernel): the socket took the body long
+            # before it was delivered, so the upload ends where the server's own time before its reply begins
+            to_reply = marks["first_byte"] - up_start
+            wait_s = min(to_reply, result.timings.server_total_s)
+            uplink_s = to_reply - wait_s
         facts = {
-            "uplink_bytes": len(body), "downlink_bytes": len(raw),
-            "uplink_s": up_end - marks.get("up_start", up_end),
-            "server_wait_s": marks["first_byte"] - up_end,
+            "uplink_bytes": len(body), "downlink_bytes": len(raw), "uplink_s": uplink_s, "server_wait_s": wait_s,
             "downlink_s": marks["down_end"] - marks["first_byte"],
         }
         return result, payload, facts
 
-    @staticmethod
-    def _raise(r: Any) -> None:
-        if r.status_code < 400:
-            return
-        try:
-            r.read()
-            j = r.json()
-            raise ServerError(r.status_code, j.get("error", "error"), j.get("detail", r.text))
-        except (ValueError, KeyError):
-            raise ServerError(r.status_code, "error", r.text) from None
-
     def confirm(self, request_id: str, *, ok: bool = True, device_denoise_s: float | None = None) -> dict:
         """POST /v1/requests/{id}/complete; returns the server's RequestState (ServerError on 4xx)."""
-        r = self.http.post(f"{self.url}{API_PREFIX}/requests/{request_id}/complete",
-                           json={"ok": ok, "device_denoise_s": device_denoise_s})
-        self._raise(r)
-        return r.json()
+        return self._state_reply(self._request_json(
+            "POST", f"{API_PREFIX}/requests/{request_id}/complete", "the completion reply",
+            json={"ok": ok, "device_denoise_s": device_denoise_s}), "the completion reply")
 
     def state(self, request_id: str) -> dict:
-        r = self.http.get(f"{self.url}{API_PREFIX}/requests/{request_id}")
-        self._raise(r)
-        return r.json()
+        return self._state_reply(self._request_json("GET", f"{API_PREFIX}/requests/{request_id}",
+                                                    "the request-state reply"), "the request-state reply")
+
+    @staticmethod
+    def _state_reply(j: dict, what: str) -> dict:
+        from pydantic import ValidationError
+
+        from mobigen.serving.schemas import RequestState
+
+        try:
+            return RequestState.model_validate(j).model_dump()
+        except ValidationError as exc:
+            raise ReplyError(validation_line(exc, what)) from None
 
     # ---- the whole request ------------------------------------------------------------------------
-    def run(self, prepared: PreparedRequest, *, prompt: str, omega_I: float, qoe_threshold: float, seed: int = 0,
-            request_id: str | None = None, out_path: str | None = None, confirm: bool = True) -> ClientResult:
-        """Upload ``prepared``, receive, finish locally, decode, save (``out_path``) and confirm."""
+    def _finish(self, result: ResultMeta, payload: bytes, prepared: PreparedRequest, *, prompt: str,
+                seed: int) -> tuple[np.ndarray | None, float]:
+        """Decode and check the payload, run the local steps (eq. 5) + VAE decode; (image, seconds)."""
         from mobigen.conditions import codec
         from mobigen.generation import wire
 
+        if result.payload_kind == "none":
+            return None, 0.0
+        h = self.health_info
+        try:
+            p = wire.decode_payload(payload)  # refuses anything malformed, absurd scales included
+        except wire.WireFormatError as exc:
+            raise ReplyError(f"the downlink payload is malformed: {exc}") from None
+        runner = self.runner
+        comps = runner.components if p.kind == "latent" else None
+        check_payload(p, result, seed=seed, condition=prepared.condition, image_size=h.image_size,
+                      latent_channels=getattr(comps, "latent_channels", None),
+                      vae_scale=getattr(comps, "vae_scale_factor", None))
+        digest = runner.request_digest(prompt=prompt, condition_bytes=prepared.data, seed=seed,
+                                       total_steps=result.decision.T, edge_steps=result.decision.edge_steps)
+        t0 = time.perf_counter()
+        try:
+            cond_rgb = codec.decode(prepared.data) if p.kind == "latent" else None  # the condition the edge used
+            image = runner.finish(p, prompt=prompt, condition_rgb=cond_rgb, expected_digest=digest)  # eq. (5)
+        except wire.WireFormatError as exc:
+            raise ReplyError(f"the downlink payload was refused: {exc}") from None
+        return image, time.perf_counter() - t0
+
+    def _confirm_safely(self, result: ResultMeta, local_s: float) -> dict:
+        """The completion call; its failure never loses the request's outcome (the image is saved first)."""
+        import httpx
+
+        try:
+            return self.confirm(result.request_id, device_denoise_s=local_s)
+        except ReplyError as exc:
+            return {"request_id": result.request_id, "status": "unconfirmed", "detail": exc.detail}
+        except ServerError as exc:
+            if exc.status_code in (404, 409):  # the deadline passed: the edge took over, or the record expired
+                return {"request_id": result.request_id, "status": "late", "detail": exc.detail}
+            return {"request_id": result.request_id, "status": "unconfirmed", "detail": str(exc)}
+        except httpx.TransportError as exc:
+            return {"request_id": result.request_id, "status": "unconfirmed",
+                    "detail": f"the completion call could not reach the server: {type(exc).__name__}: {shown(str(exc), 120)}"}
+
+    def run(self, prepared: PreparedRequest, *, prompt: str, omega_I: float, qoe_threshold: float, seed: int = 0,
+            request_id: str | None = None, out_path: str | None = None, confirm: bool = True) -> ClientResult:
+        """Upload ``prepared``, receive, finish locally, decode, save (``out_path``) and confirm."""
         meta = self.meta_for(prepared, prompt=prompt, omega_I=omega_I, qoe_threshold=qoe_threshold, seed=seed,
                              request_id=request_id)
-        h = self._health or self.health()
-        if h.get("components") is not None or self._runner is not None:
+        h = self.health_info
+        if h.components is not None or self._runner is not None:
             self.runner.ensure_ready()  # a phone's model is resident and warm: load it before timing anything
         result, payload, facts = self.upload(meta, prepared.data)
-        local_s = 0.0
-        image = None
-        if result.payload_kind != "none":
-            p = wire.decode_payload(payload)  # refuses anything malformed (WireFormatError)
-            t0 = time.perf_counter()
-            if p.kind == "latent":
-                cond_rgb = codec.decode(prepared.data)  # the same condition the edge used
-                image = self.runner.finish(p, prompt=prompt, condition_rgb=cond_rgb)  # eq. (5) + VAE decode
-            else:
-                image = p.image
-            local_s = time.perf_counter() - t0
-        completion = None
-        if confirm and result.status == "awaiting_device":
-            try:
-                completion = self.confirm(result.request_id, device_denoise_s=local_s)
-            except ServerError as exc:  # e.g. the deadline passed and the edge took over
-                completion = {"request_id": result.request_id, "status": "late", "detail": exc.detail}
-        if image is not None and out_path:
+        image, local_s = self._finish(result, payload, prepared, prompt=prompt, seed=seed)
+        saved = None
+        if image is not None and out_path:  # saved BEFORE the completion call: its failure must not lose it
             from PIL import Image
 
             Image.fromarray(image).save(out_path)
+            saved = out_path
+        completion = None
+        if confirm and result.status == "awaiting_device":
+            completion = self._confirm_safely(result, local_s)
         L1 = prepared.extraction_s + facts["uplink_s"]
         L2 = facts["server_wait_s"] + facts["downlink_s"] + local_s
         return ClientResult(
@@ -346,7 +462,7 @@ class MobileClient:
             payload_bytes=result.payload_bytes, payload_kind=result.payload_kind, extraction_s=prepared.extraction_s,
             uplink_s=facts["uplink_s"], server_wait_s=facts["server_wait_s"], downlink_s=facts["downlink_s"],
             local_s=local_s, L1_s=L1, L2_s=L2, latency_s=L1 + L2, server=result.model_dump(mode="json"),
-            completion=completion, image_path=out_path if image is not None and out_path else None,
+            completion=completion, image_path=saved,
             components=result.components, uplink_mbps=self.uplink_mbps, downlink_mbps=self.downlink_mbps,
         )
 
@@ -383,5 +499,5 @@ def format_breakdown(r: ClientResult) -> str:
     return "\n".join(lines)
 
 
-__all__ = ["ClientResult", "DeviceProfileSpec", "MobileClient", "PreparedRequest", "ServerError",
+__all__ = ["ClientResult", "DeviceProfileSpec", "MobileClient", "PreparedRequest", "ReplyError", "ServerError",
            "build_multipart", "format_breakdown"]

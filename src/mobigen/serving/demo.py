@@ -79,84 +79,141 @@ def run_demo(users: int, out_dir: str | Path, *, scenario: str = "paper", contro
              image_size: int = 512, seed: int = 0, slot_ms: float = 5000.0, components: str | None = None,
              dataset: Path | None = None, quality_model: Any = None, controller_obj: Any = None) -> dict:
     """Start a server and ``users`` clients on loopback; write images and ``summary.json``; return the summary."""
-    from pydantic import ValidationError
+    components, sc, settings, requests = check_demo_inputs(users, scenario=scenario, controller=controller,
+                                                           image_size=image_size, seed=seed, slot_ms=slot_ms,
+                                                           components=components, dataset=dataset)
+    rng = np.random.default_rng(seed + 1)  # then the users' ω and Q̃
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    app = _create_app(settings, quality_model, controller_obj)
+    demo = _DemoUsers(sc, seed, out, users, _device_runner(components, seed, image_size, settings))  # 3. the devices
+    lo, hi = sc.qoe_threshold_range
+    draws = [(float(rng.uniform(0, 1)), float(rng.uniform(lo, hi))) for _ in range(users)]
+    wall = demo.run(app, requests, draws)  # 4. K concurrent users in one slot
+    summary = _summary(app.state.service, demo, sc, components, image_size, users, wall)  # 5. the summary
+    (out / "summary.json").write_text(json.dumps(summary, indent=2, default=str))
+    return summary
 
-    from mobigen.conditions.images import load_512
+
+def check_demo_inputs(users: int, *, scenario: str = "paper", controller: str | None = None, image_size: int = 512,
+                      seed: int = 0, slot_ms: float = 5000.0, components: str | None = None,
+                      dataset: Path | None = None) -> tuple[str, Any, Any, list[DemoRequest]]:
+    """Steps 1-2 of :func:`run_demo`, which start nothing: the components choice, the scenario, the server's
+    settings and the users' requests. A bad value is a ValueError naming it; a missing data set is a
+    FileNotFoundError."""
     from mobigen.scenario import resolve
-    from mobigen.serving.app import create_app, validation_message
-    from mobigen.serving.client import MobileClient
-    from mobigen.serving.server import ServerThread
-    from mobigen.serving.settings import DEFAULT_CONTROLLER, ServerSettings
-    from mobigen.serving.splitrun import GenerationSpec, SplitRunner
-    from mobigen.settings import sd_dir
 
     if users < 1:
         raise ValueError(f"--users must be >= 1, got {users}")
-    if components is None:
-        configured = sd_dir()
-        components = str(configured) if configured is not None else "tiny"
+    components = _components_choice(components)
     sc = resolve(scenario)
+    settings = _demo_settings(users, scenario, controller, slot_ms, components, image_size, seed)  # 1. the server
+    requests = dreambooth_requests(users, seed, dataset)  # 2. the users' inputs
+    return components, sc, settings, requests
+
+
+def _components_choice(components: str | None) -> str:
+    """``components``, else MOBIGEN_SD_DIR when set, else tiny."""
+    from mobigen.settings import sd_dir
+
+    if components is not None:
+        return components
+    configured = sd_dir()
+    return str(configured) if configured is not None else "tiny"
+
+
+def _demo_settings(users: int, scenario: str, controller: str | None, slot_ms: float, components: str,
+                   image_size: int, seed: int) -> Any:
+    """The demo server's settings (port 0 on loopback, K = users); a bad value is a ValueError naming it."""
+    from pydantic import ValidationError
+
+    from mobigen.serving.app import validation_message
+    from mobigen.serving.settings import DEFAULT_CONTROLLER, ServerSettings
+
     try:
-        settings = ServerSettings(port=0, scenario=scenario, controller=controller or DEFAULT_CONTROLLER,
-                                  slot_ms=slot_ms, max_users=users, components=components, image_size=image_size,
-                                  components_seed=seed)
+        return ServerSettings(port=0, scenario=scenario, controller=controller or DEFAULT_CONTROLLER,
+                              slot_ms=slot_ms, max_users=users, components=components, image_size=image_size,
+                              components_seed=seed)
     except ValidationError as exc:
         raise ValueError(validation_message(exc)) from None
-    requests = dreambooth_requests(users, seed, dataset)
-    rng = np.random.default_rng(seed + 1)
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+
+
+def _create_app(settings: Any, quality_model: Any, controller_obj: Any) -> Any:
+    from mobigen.serving.app import create_app
+
     kwargs = {}
     if quality_model is not None:
         kwargs["quality_model"] = quality_model
     if controller_obj is not None:
         kwargs["controller"] = controller_obj
-    app = create_app(settings, **kwargs)
-    svc = app.state.service
-    spec = GenerationSpec(components, seed, image_size, settings.wire_mode, settings.image_format)
-    device_runner = SplitRunner(spec)  # the devices' own copy of the weights (same seed / directory as the edge)
-    device_runner.ensure_ready()
-    rows: list[dict | None] = [None] * users
-    errors: list[str] = []
-    lo, hi = sc.qoe_threshold_range
+    return create_app(settings, **kwargs)
 
-    barrier = threading.Barrier(users)
 
-    def user(k: int, req: DemoRequest, omega: float, qoe: float) -> None:
+def _device_runner(components: str, seed: int, image_size: int, settings: Any) -> Any:
+    """The devices' own copy of the weights (same seed / directory as the edge), loaded."""
+    from mobigen.serving.splitrun import GenerationSpec, SplitRunner
+
+    runner = SplitRunner(GenerationSpec(components, seed, image_size, settings.wire_mode, settings.image_format))
+    runner.ensure_ready()
+    return runner
+
+
+class _DemoUsers:
+    """The K mobile users of the demo: one thread each, sharing the device runner; rows and errors collected."""
+
+    def __init__(self, sc: Any, seed: int, out: Path, users: int, runner: Any) -> None:
+        self.sc, self.seed, self.out, self.runner = sc, seed, out, runner
+        self.rows: list[dict | None] = [None] * users
+        self.errors: list[str] = []
+        self.barrier = threading.Barrier(users)
+        self.url = ""
+
+    def run(self, app: Any, requests: list[DemoRequest], draws: list[tuple[float, float]]) -> float:
+        """Serve ``app`` on loopback and run every user against it; returns the wall seconds."""
+        from mobigen.serving.server import ServerThread
+
+        t0 = time.perf_counter()
+        with ServerThread(app) as srv:
+            self.url = srv.url
+            threads = [threading.Thread(target=self.user, args=(k, r, *draws[k])) for k, r in enumerate(requests)]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+        return time.perf_counter() - t0
+
+    def user(self, k: int, req: DemoRequest, omega: float, qoe: float) -> None:
+        """User k: VCE + extraction + compression, then (with all K together) the request; a failure is recorded."""
+        from mobigen.conditions.images import load_512
+        from mobigen.serving.client import MobileClient
+
+        sc, seed = self.sc, self.seed
         try:
             rgb = load_512(req.image_path, convert=True)
-            with MobileClient(srv.url, scenario=sc, device_type=k % len(sc.device_compute_ratios), seed=seed + k,
-                              runner=device_runner) as client:
+            with MobileClient(self.url, scenario=sc, device_type=k % len(sc.device_compute_ratios), seed=seed + k,
+                              runner=self.runner) as client:
                 prepared = client.prepare(rgb, omega_I=omega, qoe_threshold=qoe)  # VCE + extraction + compression
                 try:  # all K devices upload together, so they share one slot (their extraction times differ)
-                    barrier.wait(timeout=600)
+                    self.barrier.wait(timeout=600)
                 except threading.BrokenBarrierError:
                     pass
                 res = client.run(prepared, prompt=req.prompt, omega_I=omega, qoe_threshold=qoe, seed=seed + k,
-                                 out_path=str(out / f"user{k}_{req.subject}.png"))
+                                 out_path=str(self.out / f"user{k}_{req.subject}.png"))
             row = res.to_row()
             row.update(user=k, subject=req.subject, prompt=req.prompt, source_image=str(req.image_path),
                        omega_I=omega, qoe_threshold=qoe, device_type=k % len(sc.device_compute_ratios),
                        slot_id=res.server["slot_id"], slot_size=res.server["slot_size"],
                        vce_expected_q=prepared.vce_expected_q, vce_quality_backend=prepared.vce_backend)
-            rows[k] = row
+            self.rows[k] = row
         except Exception as exc:  # noqa: BLE001 - reported in the summary, the other users go on
-            barrier.abort()
+            self.barrier.abort()
             logger.exception("user %d failed", k)
-            errors.append(f"user {k}: {type(exc).__name__}: {exc}")
+            self.errors.append(f"user {k}: {type(exc).__name__}: {exc}")
 
-    draws = [(float(rng.uniform(0, 1)), float(rng.uniform(lo, hi))) for _ in range(users)]
-    t0 = time.perf_counter()
-    with ServerThread(app) as srv:
-        threads = [threading.Thread(target=user, args=(k, r, *draws[k])) for k, r in enumerate(requests)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
-    wall = time.perf_counter() - t0
-    done = [r for r in rows if r is not None]
-    summary = {
-        "components": spec.label,
+
+def _summary(svc: Any, demo: _DemoUsers, sc: Any, components: str, image_size: int, users: int, wall: float) -> dict:
+    return {
+        "components": demo.runner.spec.label,
         "components_kind": "tiny random weights (NOT Stable Diffusion: images are noise-like)" if components == "tiny"
         else "local weights",
         "controller": svc.controller_name,
@@ -165,11 +222,9 @@ def run_demo(users: int, out_dir: str | Path, *, scenario: str = "paper", contro
         "image_size": image_size,
         "users": users,
         "wall_s": wall,
-        "errors": errors,
-        "rows": done,
+        "errors": demo.errors,
+        "rows": [r for r in demo.rows if r is not None],
     }
-    (out / "summary.json").write_text(json.dumps(summary, indent=2, default=str))
-    return summary
 
 
 def format_table(summary: dict) -> str:
@@ -195,4 +250,4 @@ def format_table(summary: dict) -> str:
     return "\n".join(lines)
 
 
-__all__ = ["DemoRequest", "dreambooth_requests", "format_table", "parse_prompts", "run_demo"]
+__all__ = ["DemoRequest", "check_demo_inputs", "dreambooth_requests", "format_table", "parse_prompts", "run_demo"]

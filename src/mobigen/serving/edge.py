@@ -15,6 +15,7 @@ import asyncio
 import contextlib
 import logging
 import math
+import threading
 import time
 import uuid
 from collections.abc import Sequence
@@ -24,14 +25,18 @@ from typing import Any
 import numpy as np
 
 from mobigen.scenario import Scenario, resolve
+from mobigen.serving.batched_worker import EdgeStepJob
 from mobigen.serving.batcher import BatcherClosed, SlotBatcher
+from mobigen.serving.events import EventBus, RequestEvent, SlotEvent
 from mobigen.serving.metrics import ServerMetrics
 from mobigen.serving.protocol import encode_result
-from mobigen.serving.records import RecordStore, RequestRecord
+from mobigen.serving.records import RecordStore, RecordStoreFull, RequestRecord
 from mobigen.serving.schemas import (
     CompleteBody,
+    DeviceProfile,
     GenerateMeta,
     RequestState,
+    RequestStatus,
     ResultMeta,
 )
 from mobigen.serving.settings import ServerSettings
@@ -51,6 +56,34 @@ class ServiceError(Exception):
         self.status_code = status_code
         self.error = error
         self.detail = detail
+
+
+class UndecidableRequest(ServiceError):
+    """A request whose values broke its slot's decision although they passed admission: it alone
+    fails (422) and its slot is decided again without it (defence in depth, issue 12)."""
+
+    def __init__(self, cause: BaseException) -> None:
+        super().__init__(422, "undecidable_request",
+                         f"the slot's decision failed on this request's values ({type(cause).__name__}: {cause}); "
+                         "the other users of its slot were served without it")
+
+
+@dataclass(frozen=True)
+class _SlotDecision:
+    """One decided slot: eqs. (1), (2), (6)-(8) evaluated for the guard's decision."""
+
+    slot: Any
+    """The system.Slot built from the requests."""
+    proposal: Decision
+    """The controller's decision, before the guard."""
+    decision: Decision
+    """The guard's decision (constraints 11-13)."""
+    feasible: bool
+    """Whether the guard found a decision satisfying (12)-(13)."""
+    outcome: Any
+    """system.evaluate_decision of ``decision``."""
+    controller_name: str
+    """The controller that decided (with the fallback noted)."""
 
 
 @dataclass
@@ -77,6 +110,8 @@ class _Assignment:
     edge_future: asyncio.Future | None
     ready: tuple | None = None
     """The finished reply when there is no edge job (control-plane mode), built with the whole slot."""
+    full_offload: bool = False
+    """e_k = T_k (``Decision.full_offload``): the edge returns the image, eq. (7)."""
 
 
 @dataclass
@@ -90,9 +125,13 @@ class _SlotLedger:
 def default_controller(name: str, scenario: Scenario, seed: int) -> Any:
     """The controller named ``name`` from ``control.registry.make_controller`` (learned policies load
     their shipped checkpoints and fall back to Exact for a K they were not trained for)."""
-    from mobigen.control.registry import make_controller
+    from mobigen.control.registry import resolve_controller
 
-    return make_controller(name, scenario, seed=seed)
+    ctrl, why = resolve_controller(name, scenario, seed=seed)
+    if why is not None:
+        logger.warning("controller %s does not fit scenario '%s' (%s): its slots are answered by exact, and every "
+                       "reply says so", name, scenario.name, why)
+    return ctrl
 
 
 def default_quality_model(scenario: Scenario) -> Any:
@@ -130,10 +169,14 @@ class EdgeService:
         else:
             self.runner = None
         self.metrics = ServerMetrics()
-        self.records = RecordStore(settings.record_ttl_s)
-        self.worker = DenoiseWorker()
+        self.events = EventBus()
+        """In-process pub/sub of SlotEvent / RequestEvent (the web console subscribes)."""
+        self.records = RecordStore(settings.record_ttl_s, settings.max_records)
+        self.worker = DenoiseWorker(max_batch=settings.edge_max_batch)  # edge shares batched (batched_worker)
         self.batcher: SlotBatcher | None = None
         self.ledgers: dict[int, _SlotLedger] = {}
+        self._decide_lock = threading.Lock()
+        """Serialises slot decisions, which run off the event loop (``_decide_off_loop``)."""
         self.deadline_s = float(settings.completion_deadline_s or self.scenario.latency_threshold_s)
         self._closing = False
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -199,15 +242,15 @@ class EdgeService:
         # coroutine is about to answer would let the reply and the record disagree.
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._idle.wait(), timeout=max(grace, 5.0))
-        busy = ("queued", "deciding", "edge_running")
+        busy = (RequestStatus.QUEUED, RequestStatus.DECIDING, RequestStatus.EDGE_RUNNING)
         for rec in self.records.active():
-            if rec.status == "awaiting_device":
-                self._finalise(rec, "failed", "the edge server shut down before the device confirmed completion; "
+            if rec.status == RequestStatus.AWAITING_DEVICE:
+                self._finalise(rec, RequestStatus.FAILED, "the edge server shut down before the device confirmed completion; "
                                "the device holds the latent and may still finish locally")
             elif rec.status in busy:
-                self._finalise(rec, "refused", "refused: the edge server shut down before this request was served")
+                self._finalise(rec, RequestStatus.REFUSED, "refused: the edge server shut down before this request was served")
 
-    def _finalise(self, rec: RequestRecord, status: str, detail: str = "") -> None:
+    def _finalise(self, rec: RequestRecord, status: RequestStatus, detail: str = "") -> None:
         if rec.final:  # the first final outcome stands
             return
         self.records.set_status(rec, status, detail)
@@ -237,7 +280,10 @@ class EdgeService:
         if rid in self.records:
             raise ServiceError(409, "duplicate_request", f"field 'request_id': {rid!r} was already submitted; "
                                f"query GET /v1/requests/{rid}")
-        rec = self.records.add(RequestRecord(request_id=rid, meta=meta, condition_data=condition_data))
+        try:
+            rec = self.records.add(RequestRecord(request_id=rid, meta=meta, condition_data=condition_data))
+        except RecordStoreFull as exc:
+            raise ServiceError(503, "overloaded", f"refused: {exc}; retry later") from None
         self._serving += 1
         self._idle.clear()
         try:
@@ -255,18 +301,21 @@ class EdgeService:
             fut = self.batcher.submit(_SlotItem(rec, SlotRequest(meta, condition_bytes), t_submit, t0,
                                                 ingest_processing_s, ingest_cpu_s))
         except BatcherClosed as exc:
-            self._finalise(rec, "refused", str(exc))
+            self._finalise(rec, RequestStatus.REFUSED, str(exc))
             raise ServiceError(503, "shutting_down", str(exc)) from None
         try:
             a: _Assignment = await asyncio.shield(fut)
         except BatcherClosed as exc:
-            self._finalise(rec, "refused", str(exc))
+            self._finalise(rec, RequestStatus.REFUSED, str(exc))
             raise ServiceError(503, "shutting_down", str(exc)) from None
         except asyncio.CancelledError:
-            self._finalise(rec, "abandoned", "the client went away before its slot closed")
+            self._finalise(rec, RequestStatus.ABANDONED, "the client went away before its slot closed")
+            raise
+        except UndecidableRequest as exc:  # this request alone broke its slot's decision; the others were served
+            self._finalise(rec, RequestStatus.FAILED, exc.detail)
             raise
         except Exception as exc:  # the slot failed as a whole
-            self._finalise(rec, "failed", f"slot decision failed: {exc}")
+            self._finalise(rec, RequestStatus.FAILED, f"slot decision failed: {exc}")
             raise ServiceError(500, "slot_failed", f"the slot's decision failed: {exc}") from None
 
         job: JobResult | None = None
@@ -274,13 +323,13 @@ class EdgeService:
             try:
                 job = await asyncio.shield(a.edge_future)
             except WorkerClosed as exc:
-                self._finalise(rec, "refused", str(exc))
+                self._finalise(rec, RequestStatus.REFUSED, str(exc))
                 raise ServiceError(503, "shutting_down", str(exc)) from None
             except asyncio.CancelledError:
-                self._finalise(rec, "abandoned", "the client went away during edge denoising; its share was discarded")
+                self._finalise(rec, RequestStatus.ABANDONED, "the client went away during edge denoising; its share was discarded")
                 raise
             except Exception as exc:  # noqa: BLE001 - generation failure of this request only
-                self._finalise(rec, "failed", f"edge denoising failed: {exc}")
+                self._finalise(rec, RequestStatus.FAILED, f"edge denoising failed: {exc}")
                 raise ServiceError(500, "edge_failed", f"edge denoising failed: {exc}") from None
         if a.ready is not None:  # built with the whole slot (no edge job): see _handle_slot
             return a.ready
@@ -293,13 +342,13 @@ class EdgeService:
         c_resume = time.thread_time()
         rid = rec.request_id
         kind, payload = job.value if job is not None else ("none", b"")
-        full = a.info["edge_steps"] == a.info["T"]
+        full = a.full_offload
         if full:
-            self._finalise(rec, "edge_completed", "o_k = 1: the edge ran every step and returned the image")
+            self._finalise(rec, RequestStatus.EDGE_COMPLETED, "o_k = 1: the edge ran every step and returned the image")
             deadline = None
         else:
             rec.latent_payload = payload if kind == "latent" else None
-            self.records.set_status(rec, "awaiting_device")
+            self.records.set_status(rec, RequestStatus.AWAITING_DEVICE)
             deadline = self.deadline_s
             loop = asyncio.get_running_loop()
             rec.deadline_handle = loop.call_later(deadline, self._on_deadline, rid)
@@ -320,6 +369,7 @@ class EdgeService:
                                 "edge_denoise_s": edge_run, "overhead_s": overhead, "processing_s": processing,
                                 "processing_cpu_s": processing_cpu, "server_total_s": total}
         frame = encode_result(meta_json, payload)
+        self.events.publish(RequestEvent(rid, a.slot_id, rec.status, kind, len(payload), len(frame), meta_json["timings"]))
         self.metrics.overhead_seconds.observe(overhead)
         if job is not None:
             self.metrics.edge_seconds.observe(edge_run)
@@ -332,39 +382,115 @@ class EdgeService:
         rec = self.records.get(request_id)
         if rec is None:
             return
-        self.metrics.errors.labels(kind="client_disconnected").inc()
+        self.metrics.disconnects.labels(stage="reply").inc()
         if kind == "image":
             rec.image_payload = payload
             rec.detail = "the client disconnected before receiving the image; the edge holds it"
         logger.info("request %s: reply not delivered (client disconnected)", request_id)
 
     # ---- one slot ------------------------------------------------------------------------------
-    async def _handle_slot(self, slot_id: int, items: Sequence[_SlotItem]) -> list[_Assignment]:
-        t_close = time.perf_counter()
-        c_close = time.thread_time()
-        for it in items:
-            self.records.set_status(it.record, "deciding")
+    def _decide(self, slot_id: int, items: Sequence[_SlotItem]) -> _SlotDecision:
+        """Build the slot, let the controller decide, guard (11)-(13) and evaluate; raises on any failure,
+        including a decision or prediction that is not finite."""
         slot = build_slot([it.request for it in items], self.scenario, self.params, self.quality)
         controller_name = self.controller_name
+        n_fallback = getattr(self.controller, "n_fallback", None)  # control.registry.KFallback counts Exact's slots
         try:
             proposal = self.controller.decide(slot)
+            if n_fallback is not None and self.controller.n_fallback > n_fallback:
+                why = getattr(self.controller, "reason", None) or self.controller.slot_reason(slot)
+                controller_name = f"exact (fallback: {controller_name}: {why})"
         except ValueError as exc:  # e.g. a learned policy trained for another K: fall back to the optimum
             from mobigen.control.exact import ExactController
 
             logger.warning("controller %s refused slot %d (%s); using exact", controller_name, slot_id, exc)
             proposal = ExactController().decide(slot)
             controller_name = f"exact (fallback: {controller_name} refused: {exc})"
+        self.metrics.slots_decided.labels(ran_as=controller_name.split(" ")[0]).inc()
         g = self.guard_fn(slot, proposal)  # constraints (11)-(13)
-        decision: Decision = g.decision
-        if not g.feasible:
+        outcome = evaluate_decision(slot, g.decision)  # eqs. (1), (2), (6)-(8)
+        for name, values in (("o", g.decision.o), ("L1", outcome.vce_s), ("L2", outcome.denoise.total_s),
+                             ("Q", outcome.Q)):
+            if not np.all(np.isfinite(np.asarray(values, dtype=float))):
+                raise ValueError(f"the decision's {name} is not finite: {np.asarray(values).tolist()}")
+        return _SlotDecision(slot, proposal, g.decision, bool(g.feasible), outcome, controller_name)
+
+    def _decide_isolating(self, slot_id: int, items: Sequence[_SlotItem]
+                          ) -> tuple[list[int], _SlotDecision | None, dict[int, BaseException]]:
+        """(kept indices, their decision, {index: cause} of the requests that broke it).
+
+        Defence in depth: when the whole slot cannot be decided, each request is decided alone; the
+        ones that fail alone (while a reference request of the scenario decides fine alone, so the
+        server itself is sound) are dropped and the slot is decided again without them. When no single
+        request is to blame, the reference fails too, or the rest still fails, the original error is
+        raised: the slot fails as a whole (500)."""
+        try:
+            return list(range(len(items))), self._decide(slot_id, items), {}
+        except Exception as exc:  # noqa: BLE001 - isolated below
+            first = exc
+        try:
+            self._decide(slot_id, [self._reference_item()])
+        except Exception:  # noqa: BLE001 - the server cannot decide even a Table I request: not the users' fault
+            raise first from None
+        culprits: dict[int, BaseException] = {}
+        for i, it in enumerate(items):
+            try:
+                self._decide(slot_id, [it])
+            except Exception as exc:  # noqa: BLE001
+                culprits[i] = exc
+        if not culprits:
+            raise first
+        kept = [i for i in range(len(items)) if i not in culprits]
+        logger.warning("slot %d: the decision failed (%s); deciding again without request(s) %s", slot_id, first,
+                       [items[i].record.request_id for i in culprits])
+        if not kept:
+            return [], None, culprits
+        try:
+            return kept, self._decide(slot_id, [items[i] for i in kept]), culprits
+        except Exception:  # noqa: BLE001 - the rest fails too: the slot fails as a whole
+            raise first from None
+
+    def _reference_item(self) -> _SlotItem:
+        """A plain request of the scenario (device type 0, Table I levels, mid-range links) for
+        ``_decide_isolating`` to tell a broken request from a broken decision step."""
+        sc = self.scenario
+        meta = GenerateMeta.model_construct(
+            request_id="reference", prompt="reference", condition=sc.conditions[0], alpha=sc.alphas[-1],
+            beta=sc.betas[-1], codec="jpeg", omega_I=0.5, qoe_threshold=sc.qoe_threshold_range[0],
+            device=DeviceProfile.model_construct(f_flops=sc.device_compute_ratios[0] * sc.f_edge,
+                                                 budget_flops=sc.device_budget_ratios[0] * sc.edge_budget_flops),
+            uplink_mbps=sum(sc.uplink_mbps_range) / 2, downlink_mbps=sum(sc.downlink_mbps_range) / 2, seed=0,
+            extraction_s=None)
+        return _SlotItem(RequestRecord(request_id="reference"), SlotRequest(meta, 10_000), 0.0, 0.0, 0.0, 0.0)
+
+    def _decide_off_loop(self, slot_id: int, items: Sequence[_SlotItem]
+                         ) -> tuple[list[int], _SlotDecision | None, dict[int, BaseException], float]:
+        """``_decide_isolating`` as ``_handle_slot`` runs it, in a worker thread (issue 14, point 7: the
+        decision never blocks the event loop), one slot at a time (controllers and quality models are
+        not assumed thread-safe); returns its result and the CPU time it took in that thread (s)."""
+        with self._decide_lock:
+            c0 = time.thread_time()
+            kept, sd, culprits = self._decide_isolating(slot_id, items)
+            return kept, sd, culprits, time.thread_time() - c0
+
+    async def _handle_slot(self, slot_id: int, all_items: Sequence[_SlotItem]) -> list[_Assignment | BaseException]:
+        t_close = time.perf_counter()
+        c_close = time.thread_time()
+        for it in all_items:
+            self.records.set_status(it.record, RequestStatus.DECIDING)
+        kept, sd, culprits, decide_cpu_s = await asyncio.to_thread(self._decide_off_loop, slot_id, all_items)
+        if sd is None:
+            return [UndecidableRequest(culprits[i]) for i in range(len(all_items))]
+        items = [all_items[i] for i in kept]
+        slot, proposal, decision, outcome, controller_name = sd.slot, sd.proposal, sd.decision, sd.outcome, sd.controller_name
+        if not sd.feasible:
             logger.warning("slot %d: no decision satisfies (12)-(13); executing the least-violating one", slot_id)
-        outcome = evaluate_decision(slot, decision)  # eqs. (1), (2), (6)-(8)
         decision_s = time.perf_counter() - t_close
-        decision_cpu_s = time.thread_time() - c_close
+        decision_cpu_s = time.thread_time() - c_close + decide_cpu_s
         K = slot.K
         self.metrics.slot_size.observe(K)
         self.metrics.decision_seconds.observe(decision_s)
-        changed = (np.asarray(proposal.T) != decision.T) | ~np.isclose(np.asarray(proposal.o, float), decision.o)
+        changed = (proposal.T != decision.T) | (proposal.e != decision.e)
         self.metrics.guard_repairs.inc(int(changed.sum()))
         e = decision.edge_steps
         self.ledgers[slot_id] = _SlotLedger(budget_steps=int(math.floor(self.params.edge_budget_steps + 1e-9)),
@@ -387,32 +513,32 @@ class EdgeService:
             )
             fut = None
             if self.runner is not None:
-                self.records.set_status(rec, "edge_running")
+                self.records.set_status(rec, RequestStatus.EDGE_RUNNING)
                 fut = self.worker.submit(self._edge_job(rec))
-            a = _Assignment(slot_id, K, t_close, decision_s, decision_cpu_s, info, model, fut)
+            a = _Assignment(slot_id, K, t_close, decision_s, decision_cpu_s, info, model, fut,
+                            full_offload=bool(decision.full_offload[k]))
             if fut is None:  # nothing to wait for: reply now, while the slot is being handled
                 a.ready = self._reply(rec, a, None, it.t_submit, it.t0, it.ingest_processing_s, it.ingest_cpu_s,
                                       it.request.condition_bytes)
             out.append(a)
         self.metrics.queue_depth.set(self.worker.queued)
-        return out
+        self.events.publish(SlotEvent.build(slot_id, slot, decision, outcome, [it.record for it in items],
+                                            controller=controller_name, decision_s=decision_s, feasible=sd.feasible,
+                                            repaired=changed, budget_steps=self.ledgers[slot_id].budget_steps,
+                                            worker=self.worker))
+        served = iter(out)  # one result per request of the slot, in order: culprits get their own error
+        return [UndecidableRequest(culprits[i]) if i in culprits else next(served) for i in range(len(all_items))]
 
     def _trim_ledgers(self, keep: int = 4096) -> None:
         if len(self.ledgers) > keep:
             for sid in sorted(self.ledgers)[: len(self.ledgers) - keep]:
                 del self.ledgers[sid]
 
-    def _edge_job(self, rec: RequestRecord) -> Any:
-        runner, meta, data, T, e = self.runner, rec.meta, rec.condition_data, rec.T, rec.edge_steps
-
-        def job() -> tuple[str, bytes]:
-            from mobigen.conditions import codec
-
-            rgb = codec.decode(data)  # the 512² condition, exactly as the device decodes its own bytes
-            return runner.run_edge(prompt=meta.prompt, condition_rgb=rgb, condition_type=meta.condition,
-                                   seed=meta.seed, total_steps=T, edge_steps=e)
-
-        return job
+    def _edge_job(self, rec: RequestRecord) -> EdgeStepJob:
+        """The request's edge share: run alone when called, or batched by the worker (``batched_worker``).
+        The 512² condition is decoded from the uploaded bytes, exactly as the device decodes its own."""
+        return EdgeStepJob(self.runner, rec.meta.prompt, rec.condition_data, rec.meta.condition, rec.meta.seed,
+                           rec.T, rec.edge_steps)
 
     # ---- completion, deadline, take-over ---------------------------------------------------------
     def complete(self, request_id: str, body: CompleteBody) -> RequestState:
@@ -420,19 +546,19 @@ class EdgeService:
         rec = self.records.get(request_id)
         if rec is None:
             raise ServiceError(404, "unknown_request", f"no request with id {request_id!r} (or it expired)")
-        if rec.status != "awaiting_device":
+        if rec.status != RequestStatus.AWAITING_DEVICE:
             raise ServiceError(409, "not_awaiting_device",
                                f"request {request_id!r} is '{rec.status}', not awaiting a device confirmation"
                                + (f" ({rec.detail})" if rec.detail else ""))
         if body.ok:
-            self._finalise(rec, "completed", "the device confirmed it finished the local steps")
+            self._finalise(rec, RequestStatus.COMPLETED, "the device confirmed it finished the local steps")
         else:
             self._take_over(rec, "the device reported it could not finish the local steps")
         return self.state(request_id)
 
     def _on_deadline(self, request_id: str) -> None:
         rec = self.records.get(request_id)
-        if rec is None or rec.status != "awaiting_device":
+        if rec is None or rec.status != RequestStatus.AWAITING_DEVICE:
             return
         rec.deadline_handle = None
         self._take_over(rec, f"the device did not confirm completion within {self.deadline_s:g} s")
@@ -441,19 +567,19 @@ class EdgeService:
         remaining = rec.T - rec.edge_steps
         if self.runner is None or self._closing:
             reason = "the server is shutting down" if self._closing else "this server runs no generation (control plane only)"
-            self._finalise(rec, "failed", f"{why}; the edge cannot take over: {reason}")
+            self._finalise(rec, RequestStatus.FAILED, f"{why}; the edge cannot take over: {reason}")
             logger.info("request %s failed: %s", rec.request_id, rec.detail)
             return
         ledger = self.ledgers.get(rec.slot_id) if rec.slot_id is not None else None
         if ledger is None or rec.latent_payload is None or ledger.used_steps + remaining > ledger.budget_steps:
             used = ledger.used_steps if ledger else "?"
             budget = ledger.budget_steps if ledger else "?"
-            self._finalise(rec, "failed", f"{why}; the edge cannot finish the {remaining} remaining steps: "  # (12)
+            self._finalise(rec, RequestStatus.FAILED, f"{why}; the edge cannot finish the {remaining} remaining steps: "  # (12)
                            f"slot {rec.slot_id} has used {used} of its {budget} edge steps (C_E)")
             logger.warning("request %s failed: %s", rec.request_id, rec.detail)
             return
         ledger.used_steps += remaining
-        self.records.set_status(rec, "edge_running", f"{why}; the edge is running the {remaining} remaining steps")
+        self.records.set_status(rec, RequestStatus.EDGE_RUNNING, f"{why}; the edge is running the {remaining} remaining steps")
         self._spawn(self._run_take_over(rec, why, remaining))
 
     async def _run_take_over(self, rec: RequestRecord, why: str, remaining: int) -> None:
@@ -466,20 +592,23 @@ class EdgeService:
             from mobigen.conditions import codec
 
             p = wire.decode_payload(payload)
-            img = runner.finish(p, prompt=meta.prompt, condition_rgb=codec.decode(data))
+            img = runner.finish(p, prompt=meta.prompt, condition_rgb=codec.decode(data),
+                                expected_digest=runner.request_digest(prompt=meta.prompt, condition_bytes=data,
+                                                                      seed=meta.seed, total_steps=rec.T,
+                                                                      edge_steps=rec.edge_steps))
             return wire.encode_image(img, total_steps=p.total_steps, seed=p.seed, condition_type=p.condition_type,
                                      scheduler_config=p.scheduler_config, fmt=spec.image_format)
 
         try:
             res = await self.worker.submit(job)
         except WorkerClosed as exc:
-            self._finalise(rec, "failed", f"{why}; the take-over was refused: {exc}")
+            self._finalise(rec, RequestStatus.FAILED, f"{why}; the take-over was refused: {exc}")
             return
         except Exception as exc:  # noqa: BLE001
-            self._finalise(rec, "failed", f"{why}; the edge take-over failed: {exc}")
+            self._finalise(rec, RequestStatus.FAILED, f"{why}; the edge take-over failed: {exc}")
             return
         rec.image_payload = res.value
-        self._finalise(rec, "edge_completed", f"{why}; the edge ran the {remaining} remaining steps "
+        self._finalise(rec, RequestStatus.EDGE_COMPLETED, f"{why}; the edge ran the {remaining} remaining steps "
                        f"({res.run_s:.3f} s) and holds the image (GET /v1/requests/{rec.request_id}/image)")
 
     def state(self, request_id: str) -> RequestState:
@@ -498,4 +627,4 @@ class EdgeService:
         return rec.image_payload
 
 
-__all__ = ["EdgeService", "ServiceError", "default_controller", "default_quality_model"]
+__all__ = ["EdgeService", "ServiceError", "UndecidableRequest", "default_controller", "default_quality_model"]

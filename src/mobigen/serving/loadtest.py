@@ -100,27 +100,61 @@ def run_loadtest(clients: int = 50, slots: int = 20, *, scenario: str = "paper",
                  max_users: int | None = None, slot_ms: float = 2000.0, denoise: str = "none", seed: int = 0,
                  timeout_s: float = 120.0, quality_model: Any = None, controller_obj: Any = None) -> dict:
     """Run the load test and return its report (see the module docstring)."""
+    from mobigen.serving.app import create_app
+
+    settings = loadtest_settings(clients, slots, scenario, controller, max_users, slot_ms, denoise)  # 1. the server
+    inject = {k: v for k, v in (("quality_model", quality_model), ("controller", controller_obj)) if v is not None}
+    app = create_app(settings, **inject)
+    got, server_metrics = _drive(app, clients, slots, scenario, seed, timeout_s)  # 2. the load, from a child process
+    svc = app.state.service
+    report = {"mode": _MODES[denoise], "clients": clients, "slots_per_client": slots, "max_users_K": settings.max_users,
+              "controller": svc.controller_name, "scenario": scenario,
+              "quality_backend": str(getattr(svc.quality, "backend", "unknown"))}
+    report.update(_outcome_report(got["outcomes"], clients, slots, seed))  # 3. counts and percentiles
+    report.update(_run_figures(got["wall_s"], clients * slots, server_metrics))
+    return report
+
+
+_MODES = {"none": ("control plane only (--no-denoise): the server decides and replies without generating; "
+                   "replies carry no payload"),
+          "tiny": "tiny components at 64 px (real split denoising)"}
+"""``--denoise`` value -> the report's ``mode`` line."""
+
+OVERHEAD_DEFINITION = (
+    "overhead = server wall time from body received to reply ready, minus the wait for "
+    "the slot to close, the worker-queue wait and edge denoising (so it includes event-loop "
+    "queueing behind the other users of a burst); processing = this request's own work: "
+    "parsing, validation, condition decoding, the slot's decision (shared by its K users), "
+    "the guard and building the reply; processing_cpu = the same in CPU time of the event-loop thread")
+"""What the report's overhead and processing figures measure."""
+
+
+def loadtest_settings(clients: int, slots: int, scenario: str, controller: str | None, max_users: int | None,
+                       slot_ms: float, denoise: str) -> Any:
+    """The server's settings (port 0, K = max_users or N, 64 px, no downlink pacing); ValueError naming a bad value."""
     from pydantic import ValidationError
 
-    from mobigen.serving.app import create_app, validation_message
-    from mobigen.serving.server import ServerThread
+    from mobigen.serving.app import validation_message
     from mobigen.serving.settings import DEFAULT_CONTROLLER, ServerSettings
 
     if clients < 1 or slots < 1:
         raise ValueError(f"--clients and --slots must be >= 1, got {clients} and {slots}")
     if denoise not in ("none", "tiny"):
         raise ValueError(f"--denoise must be 'none' or 'tiny', got {denoise!r}")
-    K = max_users or clients
     try:
-        settings = ServerSettings(port=0, scenario=scenario, controller=controller or DEFAULT_CONTROLLER,
-                                  slot_ms=slot_ms, max_users=K, denoise="none" if denoise == "none" else "run",
-                                  image_size=64, shape_downlink=False, queue_limit=max(1024, 2 * clients),
-                                  record_ttl_s=3600)
+        return ServerSettings(port=0, scenario=scenario, controller=controller or DEFAULT_CONTROLLER,
+                              slot_ms=slot_ms, max_users=max_users or clients,
+                              denoise="none" if denoise == "none" else "run",
+                              image_size=64, shape_downlink=False, queue_limit=max(1024, 2 * clients),
+                              record_ttl_s=3600)
     except ValidationError as exc:
         raise ValueError(validation_message(exc)) from None
-    inject = {k: v for k, v in (("quality_model", quality_model), ("controller", controller_obj)) if v is not None}
-    app = create_app(settings, **inject)
-    svc = app.state.service
+
+
+def _drive(app: Any, clients: int, slots: int, scenario: str, seed: int, timeout_s: float) -> tuple[dict, str]:
+    """Serve ``app`` on loopback while the spawned load generator runs; its raw outcomes and the server's metrics."""
+    from mobigen.serving.server import ServerThread
+
     ctx = mp.get_context("spawn")
     with ServerThread(app) as srv:
         parent, child = ctx.Pipe(duplex=False)
@@ -139,10 +173,12 @@ def run_loadtest(clients: int = 50, slots: int = 20, *, scenario: str = "paper",
             proc.join(5)
             raise RuntimeError(f"the load generator process died (exit code {proc.exitcode})") from None
         proc.join(30)
-        server_metrics = svc.metrics.render().decode()
-    outcomes = got["outcomes"]
-    import os
+        server_metrics = app.state.service.metrics.render().decode()
+    return got, server_metrics
 
+
+def _outcome_report(outcomes: list[dict], clients: int, slots: int, seed: int) -> dict[str, Any]:
+    """Sent / answered / lost / duplicated (by request id) and the timing percentiles of the matched replies."""
     sent = clients * slots
     ids = [f"lt-{c:04d}-{s:04d}-{seed}" for c in range(clients) for s in range(slots)]
     ok = [o for o in outcomes if o.get("status") == 200]
@@ -150,39 +186,35 @@ def run_loadtest(clients: int = 50, slots: int = 20, *, scenario: str = "paper",
     matched = [o for o in ok if o["reply_id"] == o["id"]]
     duplicated = len(answered_ids) - len(set(answered_ids)) + (len(ok) - len(matched))
     answered = len(set(answered_ids) & set(ids))
-    lost = sent - answered
     over = [o["timings"]["overhead_s"] for o in matched]
     dec = [o["timings"]["decision_s"] for o in matched]
-    over_x = [max(0.0, a - b) for a, b in zip(over, dec)]
     processing = [o["timings"]["processing_s"] for o in matched]
-    processing_x = [max(0.0, a - b) for a, b in zip(processing, dec)]
-    cpu = [o["timings"]["processing_cpu_s"] for o in matched]
     slot_sizes = sorted({(o["slot_id"], o["slot_size"]) for o in matched})
     return {
-        "mode": ("control plane only (--no-denoise): the server decides and replies without generating; "
-                 "replies carry no payload") if denoise == "none" else "tiny components at 64 px (real split denoising)",
-        "clients": clients, "slots_per_client": slots, "max_users_K": K, "controller": svc.controller_name,
-        "scenario": scenario, "quality_backend": str(getattr(svc.quality, "backend", "unknown")),
-        "sent": sent, "answered": answered, "lost": lost, "duplicated": duplicated,
+        "sent": sent, "answered": answered, "lost": sent - answered, "duplicated": duplicated,
         "non_200": sorted({str(o.get("status")) for o in outcomes if o.get("status") != 200}),
         "errors_sample": [o.get("error") for o in outcomes if o.get("status") != 200][:5],
         "confirmations": {"sent": sum(1 for o in matched if "confirm_status" in o),
                           "accepted": sum(1 for o in matched if o.get("confirm_status") == 200)},
         "slots_formed": len(slot_sizes), "mean_slot_size": float(np.mean([s for _, s in slot_sizes])) if slot_sizes else 0.0,
         "overhead_ms": _percentiles(over),
-        "overhead_excl_decision_ms": _percentiles(over_x),
+        "overhead_excl_decision_ms": _percentiles([max(0.0, a - b) for a, b in zip(over, dec)]),
         "processing_ms": _percentiles(processing),
-        "processing_excl_decision_ms": _percentiles(processing_x),
-        "processing_cpu_ms": _percentiles(cpu),
+        "processing_excl_decision_ms": _percentiles([max(0.0, a - b) for a, b in zip(processing, dec)]),
+        "processing_cpu_ms": _percentiles([o["timings"]["processing_cpu_s"] for o in matched]),
         "decision_ms": _percentiles(dec),
         "rtt_ms": _percentiles([o["rtt_s"] for o in matched]),
+    }
+
+
+def _run_figures(wall_s: float, sent: int, server_metrics: str) -> dict[str, Any]:
+    """Machine load after the run, throughput, the overhead definition and the server's request/error counters."""
+    import os
+
+    return {
         "load_average_1min_after": os.getloadavg()[0], "cpu_count": os.cpu_count(),
-        "wall_s": got["wall_s"], "requests_per_s": sent / got["wall_s"] if got["wall_s"] > 0 else None,
-        "overhead_definition": "overhead = server wall time from body received to reply ready, minus the wait for "
-                               "the slot to close, the worker-queue wait and edge denoising (so it includes event-loop "
-                               "queueing behind the other users of a burst); processing = this request's own work: "
-                               "parsing, validation, condition decoding, the slot's decision (shared by its K users), "
-                               "the guard and building the reply; processing_cpu = the same in CPU time of the event-loop thread",
+        "wall_s": wall_s, "requests_per_s": sent / wall_s if wall_s > 0 else None,
+        "overhead_definition": OVERHEAD_DEFINITION,
         "server_metrics_excerpt": [ln for ln in server_metrics.splitlines()
                                    if ln.startswith(("mobigen_requests_total", "mobigen_errors_total"))],
     }
@@ -193,4 +225,4 @@ def dump(report: dict, path: str) -> None:
         json.dump(report, f, indent=2)
 
 
-__all__ = ["dump", "run_loadtest"]
+__all__ = ["dump", "loadtest_settings", "run_loadtest"]

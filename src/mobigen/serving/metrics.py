@@ -16,6 +16,10 @@ class ServerMetrics:
         r = self.registry
         self.requests = Counter("mobigen_requests", "Generation requests by final HTTP outcome.", ["outcome"], registry=r)
         self.errors = Counter("mobigen_errors", "Requests answered with an error, by kind.", ["kind"], registry=r)
+        self.disconnects = Counter(
+            "mobigen_client_disconnects", "Clients that went away mid-request, by stage ('upload': before the body "
+            "was complete; 'reply': before the whole reply was sent). Not errors of the server.", ["stage"], registry=r,
+        )
         self.slot_size = Histogram(
             "mobigen_slot_size", "Users per closed slot.", buckets=(1, 2, 3, 4, 5, 6, 8, 11, 16, 32, 64), registry=r
         )
@@ -33,6 +37,9 @@ class ServerMetrics:
         )
         self.bytes_up = Counter("mobigen_uplink_bytes", "Condition bytes received (bytes).", registry=r)
         self.bytes_down = Counter("mobigen_downlink_bytes", "Reply bytes sent, framing included (bytes).", registry=r)
+        self.slots_decided = Counter(
+            "mobigen_slots_decided", "Slots decided, by the controller that really ran ('exact' when a learned "
+            "policy fell back).", ["ran_as"], registry=r)
         self.guard_repairs = Counter("mobigen_guard_repairs", "Users whose decision the feasibility guard changed.", registry=r)
         self.completions = Counter(
             "mobigen_completions", "How requests ended after the reply.", ["status"], registry=r

@@ -15,6 +15,8 @@ from typing import Any
 
 import uvicorn
 
+from mobigen.serving.connection_guard import ConnectionLimits, GuardStats, uvicorn_config
+
 logger = logging.getLogger(__name__)
 
 
@@ -23,6 +25,12 @@ def free_port(host: str = "127.0.0.1") -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind((host, 0))
         return int(s.getsockname()[1])
+
+
+def app_connection_limits(app: Any) -> ConnectionLimits:
+    """The connection limits in the app's ``ServerSettings`` (``app.state.settings``), else the defaults."""
+    settings = getattr(getattr(app, "state", None), "settings", None)
+    return ConnectionLimits.from_settings(settings) if settings is not None else ConnectionLimits()
 
 
 def _close_intake(app: Any) -> None:
@@ -48,12 +56,15 @@ class ServerThread:
     server has started, so no other process can take the port between choosing and binding it."""
 
     def __init__(self, app: Any, host: str = "127.0.0.1", port: int | None = None, *,
-                 graceful_timeout_s: float = 30.0, log_level: str = "warning") -> None:
+                 graceful_timeout_s: float = 30.0, log_level: str = "warning",
+                 limits: ConnectionLimits | None = None) -> None:
         self.app = app
         self.host = host
         self.port = int(port or 0)
-        config = uvicorn.Config(app, host=host, port=self.port, log_level=log_level, lifespan="on",
-                                timeout_graceful_shutdown=graceful_timeout_s, access_log=False)
+        self.limits = limits or app_connection_limits(app)
+        self.guard_stats = GuardStats()
+        config = uvicorn_config(app, host, self.port, limits=self.limits, stats=self.guard_stats,
+                                log_level=log_level, timeout_graceful_shutdown=graceful_timeout_s)
         self.server = GracefulServer(config)
         self.thread = threading.Thread(target=self.server.run, name="mobigen-uvicorn", daemon=True)
 
@@ -93,4 +104,4 @@ class ServerThread:
         self.stop()
 
 
-__all__ = ["GracefulServer", "ServerThread", "free_port"]
+__all__ = ["GracefulServer", "ServerThread", "app_connection_limits", "free_port"]

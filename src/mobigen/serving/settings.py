@@ -42,11 +42,20 @@ class ServerSettings(BaseModel):
     wire_mode: str = Field("fp16", description="Latent wire mode of generation.wire.encode_latent: 'fp16', 'fp32' or 'q8zstd'.")
     image_format: str = Field("png", description="Wire format of the final image when o_k = 1: 'png', 'jpeg' or 'webp'.")
     image_size: int = Field(512, ge=64, le=1024, description="Generated image side (pixels, multiple of 64); 512 is the paper's.")
+    edge_max_batch: int = Field(8, ge=1, le=64, description="Most users whose edge steps share one batched denoiser "
+                                "forward (issue 14; serving.batched_worker); 1 = one user after another (users).")
     shape_downlink: bool = Field(True, description="Pace each reply at the request's declared downlink rate B↓ (token bucket).")
     decode_in_thread: bool = Field(False, description="Decode uploaded conditions in a thread pool instead of on the event loop.")
     queue_limit: int = Field(1024, ge=1, description="Most requests waiting for a slot or the worker before new ones get 503.")
     record_ttl_s: float = Field(600.0, gt=0, description="How long finished request records stay queryable (s).")
+    max_records: int = Field(100_000, ge=1, description="Most request records held; past it the oldest finished ones "
+                                                        "are dropped first (they then answer 404) (records).")
     shutdown_grace_s: float = Field(30.0, ge=0, description="On shutdown, how long queued work may still run before it is refused (s).")
+    header_timeout_s: float = Field(10.0, gt=0, le=3600, description="A connection must send a complete request head within this long (s).")
+    body_idle_timeout_s: float = Field(10.0, gt=0, le=3600, description="Longest pause between received bytes of a request body (s).")
+    keep_alive_s: float = Field(5.0, gt=0, le=3600, description="An idle kept-alive connection is closed after this long (s).")
+    max_header_bytes: int = Field(32_768, ge=1024, le=1 << 20, description="Largest request head accepted (bytes).")
+    max_connections: int = Field(1000, ge=1, le=100_000, description="Open connections beyond which new requests get 503.")
 
     @field_validator("host")
     @classmethod

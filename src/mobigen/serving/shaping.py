@@ -6,13 +6,18 @@ schedules each chunk at ``t0 + 8·sent / B``, computing the schedule from the st
 sleeping a fixed amount per chunk, so sleep overshoot does not accumulate. The uplink is paced by
 the client (``shaped_chunks`` feeds the request body), the downlink by the server (the reply is a
 paced stream), so both sides of a loopback connection see the scenario's rates.
+
+This in-app pacing is the fallback: where the kernel shapes the link (``serving.netns``: ``tc tbf``
+on a veth pair between two network namespaces), the client runs with ``shape_uplink=False`` and the
+server with ``shape_downlink=False`` so that nothing is paced twice. The clock and the sleep are
+injectable (``clock=``, ``sleep=``) so the schedule can be tested without wall-clock timing.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 
 DEFAULT_CHUNK = 4096
 """Bytes per paced chunk (a 4 KB chunk takes 1.6 ms at 20 Mbps)."""
@@ -26,14 +31,18 @@ def bits_per_second(mbps: float) -> float:
 class TokenBucket:
     """Paces ``consume(n)`` calls so that bytes flow at ``rate_bps`` bits/s on average."""
 
-    def __init__(self, rate_bps: float, *, burst_bytes: int = 0, clock=time.perf_counter) -> None:
+    def __init__(self, rate_bps: float, *, burst_bytes: int = 0, clock: Callable[[], float] | None = None,
+                 sleep: Callable[[float], None] | None = None,
+                 async_sleep: Callable[[float], Awaitable[None]] | None = None) -> None:
         if not rate_bps > 0:
             raise ValueError(f"field 'rate_bps' must be > 0, got {rate_bps}")
         if burst_bytes < 0:
             raise ValueError(f"field 'burst_bytes' must be >= 0, got {burst_bytes}")
         self.rate_bps = float(rate_bps)
         self.burst_bytes = int(burst_bytes)
-        self._clock = clock
+        self._clock = clock or time.perf_counter
+        self._sleep = sleep or time.sleep
+        self._async_sleep = async_sleep or asyncio.sleep
         self._t0: float | None = None
         self._sent = 0
 
@@ -50,13 +59,13 @@ class TokenBucket:
         """Wait (asyncio) until ``nbytes`` more may be sent."""
         d = self.delay_for(nbytes)
         if d > 0:
-            await asyncio.sleep(d)
+            await self._async_sleep(d)
 
     def consume_sync(self, nbytes: int) -> None:
         """Wait (blocking) until ``nbytes`` more may be sent."""
         d = self.delay_for(nbytes)
         if d > 0:
-            time.sleep(d)
+            self._sleep(d)
 
 
 def _chunks(data: bytes, chunk: int) -> Iterator[bytes]:
@@ -67,18 +76,23 @@ def _chunks(data: bytes, chunk: int) -> Iterator[bytes]:
         yield bytes(view[i : i + chunk])
 
 
-async def shaped_chunks(data: bytes, rate_bps: float | None, *, chunk: int = DEFAULT_CHUNK) -> AsyncIterator[bytes]:
-    """Yield ``data`` in chunks, each released when the bucket allows (no pacing if ``rate_bps`` is None)."""
-    bucket = TokenBucket(rate_bps) if rate_bps else None
+async def shaped_chunks(data: bytes, rate_bps: float | None, *, chunk: int = DEFAULT_CHUNK,
+                        clock: Callable[[], float] | None = None,
+                        sleep: Callable[[float], Awaitable[None]] | None = None) -> AsyncIterator[bytes]:
+    """Yield ``data`` in chunks, each released when the bucket allows (no pacing if ``rate_bps`` is None);
+    ``clock`` and the coroutine ``sleep`` default to time.perf_counter and asyncio.sleep."""
+    bucket = TokenBucket(rate_bps, clock=clock, async_sleep=sleep) if rate_bps else None
     for piece in _chunks(data, chunk):
         if bucket is not None:
             await bucket.consume(len(piece))
         yield piece
 
 
-def shaped_chunks_sync(data: bytes, rate_bps: float | None, *, chunk: int = DEFAULT_CHUNK) -> Iterator[bytes]:
-    """Blocking twin of ``shaped_chunks`` for synchronous HTTP clients."""
-    bucket = TokenBucket(rate_bps) if rate_bps else None
+def shaped_chunks_sync(data: bytes, rate_bps: float | None, *, chunk: int = DEFAULT_CHUNK,
+                       clock: Callable[[], float] | None = None,
+                       sleep: Callable[[float], None] | None = None) -> Iterator[bytes]:
+    """Blocking twin of ``shaped_chunks`` for synchronous HTTP clients (``clock``/``sleep``: see TokenBucket)."""
+    bucket = TokenBucket(rate_bps, clock=clock, sleep=sleep) if rate_bps else None
     for piece in _chunks(data, chunk):
         if bucket is not None:
             bucket.consume_sync(len(piece))

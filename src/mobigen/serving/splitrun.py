@@ -99,30 +99,52 @@ class SplitRunner:
         cond = prepare_condition(c, condition_for_generation(condition_rgb, self.spec.image_size))
         return c, encode_prompt(c, prompt), cond
 
+    def request_digest(self, *, prompt: str, condition_bytes: bytes, seed: int, total_steps: int,
+                       edge_steps: int) -> str:
+        """``wire.request_digest`` of one request as this side runs it (empty negative prompt, this side's
+        default scheduler): the edge puts it in the header, the device recomputes it from its own request."""
+        from mobigen.generation.denoise import default_scheduler_name
+        from mobigen.generation.wire import request_digest
+
+        return request_digest(prompt=prompt, negative_prompt="", condition=condition_bytes, seed=seed,
+                              scheduler=default_scheduler_name(self.components), total_steps=total_steps,
+                              steps_done=edge_steps)
+
     def run_edge(self, *, prompt: str, condition_rgb: np.ndarray, condition_type: str, seed: int,
-                 total_steps: int, edge_steps: int) -> tuple[str, bytes]:
+                 total_steps: int, edge_steps: int, condition_bytes: bytes | None = None) -> tuple[str, bytes]:
         """Edge share: steps [0, e) then the latent (e < T), or all T steps then the image (o_k = 1).
 
         Returns (kind, wire bytes) with kind 'latent' or 'image'; the work is ``generation.split.edge_run``.
+        ``condition_bytes`` (the uploaded condition) binds the message to its request (``request_digest``).
         """
         from mobigen.generation.split import edge_run
 
         if not 0 <= edge_steps <= total_steps:
             raise ValueError(f"field 'edge_steps' must lie in 0..{total_steps}, got {edge_steps}")
+        digest = None if condition_bytes is None else self.request_digest(
+            prompt=prompt, condition_bytes=condition_bytes, seed=seed, total_steps=total_steps, edge_steps=edge_steps)
         data = edge_run(self.components, prompt=prompt,
                         condition_rgb_uint8=condition_for_generation(condition_rgb, self.spec.image_size),
                         condition_type=condition_type, seed=seed, total_steps=total_steps, edge_steps=edge_steps,
-                        latent_mode=self.spec.wire_mode, image_fmt=self.spec.image_format)  # eqs. (4), (6)/(7)
+                        latent_mode=self.spec.wire_mode, image_fmt=self.spec.image_format,
+                        request_digest=digest)  # eqs. (4), (6)/(7)
         return ("image" if edge_steps == total_steps else "latent"), data
 
-    def finish(self, payload: Any, *, prompt: str, condition_rgb: np.ndarray) -> np.ndarray:
+    def finish(self, payload: Any, *, prompt: str, condition_rgb: np.ndarray,
+               expected_digest: str | None = None) -> np.ndarray:
         """Device share (or an edge take-over): continue a decoded latent ``Payload`` to T, decode x_0.
 
         A payload whose scheduler config differs from this side's components is refused
-        (``generation.split.check_compatible``: edge and device must load identical weights)."""
+        (``generation.split.check_compatible``: edge and device must load identical weights), and so is
+        one whose ``request_digest`` differs from ``expected_digest`` (this side's digest of its request)."""
+        import torch
+
         from mobigen.generation.denoise import decode, denoise
         from mobigen.generation.split import check_compatible
+        from mobigen.generation.wire import WireFormatError, check_request_digest
 
+        if expected_digest is not None:
+            check_request_digest(payload, expected_digest)
         if payload.kind == "image":
             return payload.image
         scheduler_name = check_compatible(self.components, payload.scheduler_config)
@@ -132,6 +154,9 @@ class SplitRunner:
                     condition_type=payload.condition_type, scheduler_name=scheduler_name,
                     guidance_scale=7.5 if payload.guidance_scale is None else payload.guidance_scale,
                     controlnet_scale=1.0 if payload.controlnet_scale is None else payload.controlnet_scale)  # eq. (5)
+        if not bool(torch.isfinite(z).all()):
+            raise WireFormatError("the local denoising steps produced NaN/Inf from this message's latent and scales; "
+                                  "refusing to decode an invalid image")
         return decode(c, z)
 
 

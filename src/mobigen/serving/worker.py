@@ -2,7 +2,10 @@
 
 All edge denoising (the first ⌊o_k T_k⌋ steps, and take-overs of a device's remaining steps after
 a missed deadline) runs here, one job at a time, so the GPU/CPU sees one stream of work as in the
-paper's single edge server. ``submit(fn)`` returns an ``asyncio.Future`` resolved on the event
+paper's single edge server. With ``max_batch > 1`` the edge shares that ``EdgeService`` submits as
+``batched_worker.EdgeStepJob`` s run in continuous batches instead (one denoiser forward per step for
+up to ``max_batch`` users, issue 14); everything else still runs one job at a time, in queue order,
+between two batched steps. ``submit(fn)`` returns an ``asyncio.Future`` resolved on the event
 loop with ``JobResult(value, wait_s, run_s)``. At shutdown, ``close(finish=...)`` either finishes
 the queued jobs or refuses them with ``WorkerClosed``, so every job ends with a clear outcome.
 """
@@ -51,7 +54,11 @@ _STOP = object()
 class DenoiseWorker:
     """One background thread running submitted callables in FIFO order."""
 
-    def __init__(self, name: str = "mobigen-edge-worker") -> None:
+    def __init__(self, name: str = "mobigen-edge-worker", *, max_batch: int = 1) -> None:
+        from mobigen.serving.batched_worker import BatchedEdgeRunner
+
+        self._batch = BatchedEdgeRunner(max_batch) if max_batch > 1 else None
+        """Continuous batching of edge shares (``batched_worker``), or None: one job after another."""
         self._queue: queue.Queue = queue.Queue()
         self._closed = False
         self._refusing = False
@@ -97,25 +104,58 @@ class DenoiseWorker:
             pass
 
     def _run(self) -> None:
-        while True:
-            job = self._queue.get()
-            if job is _STOP:
-                return
-            if self._refusing:
-                self._resolve(job, exc=WorkerClosed("refused: the server shut down before this job ran"))
-                continue
-            t0 = time.perf_counter()
+        while not self._run_item(self._queue.get(), batch=True):
+            pass
+
+    def _run_item(self, job: Any, *, batch: bool = False) -> bool:
+        """Run one queued item (an edge share starts a continuous batch when ``batch`` and batching is
+        on, see ``batched_worker``); True once the stop sentinel is seen."""
+        if job is _STOP:
+            return True
+        if self._refusing:
+            self._resolve(job, exc=WorkerClosed("refused: the server shut down before this job ran"))
+            return False
+        if batch and self._batch is not None and self._batch.accepts(job):
             self.busy = True
             try:
-                value = job.fn()
-            except BaseException as exc:  # noqa: BLE001 - handed to the awaiting request
-                logger.exception("edge job failed")
-                self._resolve(job, exc=exc)
-            else:
-                t1 = time.perf_counter()
-                self._resolve(job, JobResult(value=value, wait_s=t0 - job.t_enqueue, run_s=t1 - t0))
+                return self._batch.run(job, self._poll, self._run_item, self._resolve_timed)
             finally:
                 self.busy = False
+        self._run_one(job)
+        return False
+
+    def _poll(self) -> Any:
+        """The next queued item without waiting (None when the queue is empty); refused while refusing."""
+        while True:
+            try:
+                job = self._queue.get_nowait()
+            except queue.Empty:
+                return None
+            if job is not _STOP and self._refusing:
+                self._resolve(job, exc=WorkerClosed("refused: the server shut down before this job ran"))
+                continue
+            return job
+
+    def _resolve_timed(self, job: _Job, value: Any, exc: BaseException | None, t_start: float, t_end: float) -> None:
+        if exc is not None:
+            self._resolve(job, exc=exc)
+        else:
+            self._resolve(job, JobResult(value=value, wait_s=t_start - job.t_enqueue, run_s=t_end - t_start))
+
+    def _run_one(self, job: _Job) -> None:
+        """Run one job alone (between two batched steps, too)."""
+        t0 = time.perf_counter()
+        was_busy, self.busy = self.busy, True
+        try:
+            value = job.fn()
+        except BaseException as exc:  # noqa: BLE001 - handed to the awaiting request
+            logger.exception("edge job failed")
+            self._resolve(job, exc=exc)
+        else:
+            t1 = time.perf_counter()
+            self._resolve(job, JobResult(value=value, wait_s=t0 - job.t_enqueue, run_s=t1 - t0))
+        finally:
+            self.busy = was_busy
 
     def close(self, *, finish: bool = True, timeout_s: float | None = None) -> None:
         """Stop accepting jobs; finish the queued ones (``finish``) or refuse them; join the thread.

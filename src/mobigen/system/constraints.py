@@ -1,21 +1,20 @@
-"""Constraints (11)-(15) as a feasibility report: which constraint, which user, by how much.
+"""Constraints (12)-(15) as a feasibility report: which constraint, which user, by how much.
 
 (10) — ν_k in Table I's sets — is enforced where ν is chosen (the scenario and VCE validate it).
-Compute budgets are compared in FLOPs and reported both in FLOPs and in steps (units of ε₀).
+(11) — o_k ∈ (0, 1] — holds by construction: a ``Decision`` stores integer edge steps e_k ∈ 0..T_k
+and its derived o_k lies in (0, 1] (``system.offload``). Compute budgets are reported in steps
+(units of ε₀).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import numpy as np
 from numpy.typing import ArrayLike
 
-from mobigen.system.latency import edge_steps, local_steps
-
-if TYPE_CHECKING:
-    from mobigen.system.slot import SystemParams
+from mobigen.system.offload import local_steps
+from mobigen.system.params import SystemParams
 
 _BUDGET_TOL = 1e-6
 """Steps of budget excess below which (12)/(13) count as met: step counts are integers, budgets are
@@ -40,10 +39,8 @@ class Violation:
 class FeasibilityReport:
     """Non-negative excess per constraint; zero means satisfied."""
 
-    offload_range: np.ndarray
-    """(11): distance of o_k outside (0, 1] (ratio); o_k = 0 counts as 1e-9 outside."""
     edge_budget_steps: float
-    """(12): max(0, Σ⌊o_k T_k⌋ - C_E/ε₀) (steps)."""
+    """(12): max(0, Σ e_k - C_E/ε₀) (steps)."""
     device_budget_steps: np.ndarray
     """(13): max(0, d_k - C_k/ε₀) per user (steps)."""
     qoe: np.ndarray
@@ -53,8 +50,8 @@ class FeasibilityReport:
 
     @property
     def hard_feasible(self) -> bool:
-        """The compute budgets (11)-(13) hold: the decision can be executed."""
-        return bool(np.all(self.offload_range <= 0) and self.edge_budget_steps <= 0 and np.all(self.device_budget_steps <= 0))
+        """The compute budgets (12)-(13) hold ((11) always does): the decision can be executed."""
+        return bool(self.edge_budget_steps <= 0 and np.all(self.device_budget_steps <= 0))
 
     @property
     def feasible(self) -> bool:
@@ -64,8 +61,6 @@ class FeasibilityReport:
     def violations(self) -> list[Violation]:
         """Every violated constraint, user by user."""
         out: list[Violation] = []
-        for k in np.flatnonzero(self.offload_range > 0):
-            out.append(Violation("(11)", int(k), float(self.offload_range[k]), "ratio"))
         if self.edge_budget_steps > 0:
             out.append(Violation("(12)", None, float(self.edge_budget_steps), "steps"))
         for k in np.flatnonzero(self.device_budget_steps > 0):
@@ -80,20 +75,16 @@ class FeasibilityReport:
 def check_constraints(
     *,
     T: ArrayLike,
-    o: ArrayLike,
+    e: ArrayLike,
     Q: ArrayLike,
     L: ArrayLike,
     qoe_threshold: ArrayLike,
     device_budget: ArrayLike,
-    params: "SystemParams",
+    params: SystemParams,
 ) -> FeasibilityReport:
-    """Evaluate (11)-(15) for one slot (1-D arrays over users)."""
-    o = np.asarray(o, dtype=float)
-    below = np.where(o <= 0.0, np.maximum(-o, 1e-9), 0.0)
-    above = np.maximum(o - 1.0, 0.0)
-    oc = np.clip(o, 0.0, 1.0)
-    e = edge_steps(T, oc)
-    d = np.where(oc >= 1.0, 0, local_steps(T, oc))
+    """Evaluate (12)-(15) for one slot (1-D arrays over users; ``e`` the edge steps e_k ∈ 0..T_k)."""
+    e = np.asarray(e, dtype=np.int64)
+    d = local_steps(T, e)  # eq. (5); 0 on full offload
     eps0 = params.eps0
     # Budgets in steps; excess below _BUDGET_TOL steps is float round-off of C/ε₀ (e.g. 60 ε₀ · 2/15), not a violation.
     edge_excess = float(np.sum(e)) - params.edge_budget / eps0  # (12)
@@ -103,7 +94,6 @@ def check_constraints(
     qoe_short = np.maximum(0.0, np.asarray(qoe_threshold, dtype=float) - np.asarray(Q, dtype=float))  # (14)
     lat_excess = np.maximum(0.0, np.asarray(L, dtype=float) - params.latency_threshold_s)  # (15)
     return FeasibilityReport(
-        offload_range=below + above,
         edge_budget_steps=edge_excess,
         device_budget_steps=device_excess,
         qoe=qoe_short,

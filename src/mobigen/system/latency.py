@@ -1,7 +1,8 @@
 """Latency model of Section IV: eq. (2) for VCE and eqs. (6)-(7) for distributed denoising.
 
 All functions are pure and vectorised: arguments broadcast with numpy rules, so the same
-call serves one user, K users of a slot, or (slots, K) arrays.
+call serves one user, K users of a slot, or (slots, K) arrays. Denoising latency takes the
+integer edge steps e_k (``system.offload``), not the ratio o_k.
 """
 
 from __future__ import annotations
@@ -11,23 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import ArrayLike
 
-_FLOOR_EPS = 1e-9  # o*T computed in floating point (0.3*10 = 2.9999999999999996) must floor to 3
-
-
-def edge_steps(T: ArrayLike, o: ArrayLike) -> np.ndarray:
-    """e_k = ⌊o_k T_k⌋, the steps run on the edge (eq. 4), robust to float round-off."""
-    T = np.asarray(T)
-    o = np.asarray(o, dtype=float)
-    return np.floor(o * T + _FLOOR_EPS).astype(np.int64)
-
-
-def local_steps(T: ArrayLike, o: ArrayLike) -> np.ndarray:
-    """d_k = T_k - ⌊o_k T_k⌋, the steps the device runs after the edge (eq. 5).
-
-    The paper's eq. (6)/(13) write ⌊(1 - o_k) T_k⌋, which is one short when o_k T_k is fractional;
-    the split denoiser really runs T_k - ⌊o_k T_k⌋ steps on the device (see scenario.OPEN_CHOICES).
-    """
-    return np.asarray(T).astype(np.int64) - edge_steps(T, o)
+from mobigen.system.offload import is_full_offload, local_steps
 
 
 def transfer_time_s(nbytes: ArrayLike, bandwidth_bps: ArrayLike) -> np.ndarray:
@@ -50,11 +35,11 @@ class DenoiseLatency:
     """L²_k and its parts (s), each an array shaped like the broadcast inputs."""
 
     edge_s: np.ndarray
-    """ε₀⌊o_k T_k⌋ / f_E: edge denoising time (s)."""
+    """ε₀ e_k / f_E: edge denoising time (s)."""
     downlink_s: np.ndarray
-    """D(z or x₀) / B↓: latent (o_k < 1) or image (o_k = 1) transfer time (s)."""
+    """D(z or x₀) / B↓: latent (e_k < T_k) or image (e_k = T_k) transfer time (s)."""
     local_s: np.ndarray
-    """ε₀ d_k / f_k: device denoising time (s); zero when o_k = 1."""
+    """ε₀ d_k / f_k: device denoising time (s); zero when e_k = T_k."""
 
     @property
     def total_s(self) -> np.ndarray:
@@ -64,7 +49,7 @@ class DenoiseLatency:
 
 def denoise_latency(
     T: ArrayLike,
-    o: ArrayLike,
+    e: ArrayLike,
     *,
     f_device: ArrayLike,
     f_edge: float,
@@ -73,14 +58,13 @@ def denoise_latency(
     latent_bytes: float,
     image_bytes: float,
 ) -> DenoiseLatency:
-    """L²_k of eq. (6) when o_k < 1 and eq. (7) when o_k = 1."""
-    T = np.asarray(T)
-    o = np.asarray(o, dtype=float)
-    full = o >= 1.0
-    e = edge_steps(T, o)
-    d = np.where(full, 0, local_steps(T, o))
+    """L²_k of eq. (6) when e_k < T_k and eq. (7) when e_k = T_k (full offload), for e_k edge steps."""
+    T = np.asarray(T, dtype=np.int64)
+    e = np.asarray(e, dtype=np.int64)
+    full = is_full_offload(T, e)
+    d = local_steps(T, e)  # eq. (5); 0 when full
     edge_s = eps0 * e / f_edge  # eq. (6)/(7), first term
-    payload = np.where(full, float(image_bytes), float(latent_bytes))  # x₀ when o_k = 1, else z(⌊o_k T_k⌋)
+    payload = np.where(full, float(image_bytes), float(latent_bytes))  # x₀ when e_k = T_k, else z after e_k steps
     downlink_s = transfer_time_s(payload, downlink_bps)
     local_s = eps0 * d / np.asarray(f_device, dtype=float)  # eq. (6), third term
     edge_s, downlink_s, local_s = np.broadcast_arrays(edge_s, downlink_s, local_s)

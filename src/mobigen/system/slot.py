@@ -1,7 +1,7 @@
 """One time slot of the system model: its inputs (``Slot``), a decision, and the outcome.
 
 ``Slot`` is what every controller sees (``decide(slot) -> Decision``); ``evaluate_decision``
-applies eqs. (1), (2), (6)-(8), (10)-(15) and (26) to it.
+applies eqs. (1), (2), (6)-(8), (11)-(15) and (26) to it.
 """
 
 from __future__ import annotations
@@ -11,63 +11,13 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import ArrayLike
 
-from mobigen.scenario import Scenario
 from mobigen.system.constraints import FeasibilityReport, check_constraints
-from mobigen.system.latency import DenoiseLatency, denoise_latency, edge_steps, local_steps, vce_latency
+from mobigen.system.latency import DenoiseLatency, denoise_latency, vce_latency
+from mobigen.system.offload import edge_steps, is_full_offload, local_steps, offload_ratio
+from mobigen.system.params import SystemParams  # re-exported: callers import it from here
 from mobigen.system.quality import QualityModel, qoe
 from mobigen.system.reward import reward
 from mobigen.system.utility import utility
-
-
-@dataclass(frozen=True)
-class SystemParams:
-    """The slot-independent constants of the system model (from a Scenario)."""
-
-    eps0: float
-    """ε₀, FLOPs per denoising step (FLOPs)."""
-    f_edge: float
-    """f_E, edge computing capacity (FLOPS)."""
-    edge_budget: float
-    """C_E, edge compute budget per slot (FLOPs)."""
-    latency_threshold_s: float
-    """L̃ (s)."""
-    eta: float
-    """η of eq. (8) (1/s)."""
-    delta: tuple[float, float, float, float]
-    """δ₁..δ₄ of eq. (26)."""
-    latent_bytes: int
-    """D(z), bytes of an intermediate latent."""
-    image_bytes: int
-    """D(x₀), bytes of a final image."""
-    steps_min: int
-    """Smallest allowed T_k (steps)."""
-    steps_max: int
-    """Largest allowed T_k (steps)."""
-
-    @classmethod
-    def from_scenario(cls, sc: Scenario) -> "SystemParams":
-        return cls(
-            eps0=sc.eps0_flops,
-            f_edge=sc.f_edge,
-            edge_budget=sc.edge_budget_flops,
-            latency_threshold_s=sc.latency_threshold_s,
-            eta=sc.eta_per_s,
-            delta=tuple(sc.delta),  # type: ignore[arg-type]
-            latent_bytes=sc.latent_bytes,
-            image_bytes=sc.image_bytes,
-            steps_min=sc.steps_min,
-            steps_max=sc.steps_max,
-        )
-
-    @property
-    def steps_values(self) -> np.ndarray:
-        """Every allowed T_k, ascending."""
-        return np.arange(self.steps_min, self.steps_max + 1)
-
-    @property
-    def edge_budget_steps(self) -> float:
-        """C_E / ε₀ (steps)."""
-        return self.edge_budget / self.eps0
 
 
 @dataclass(frozen=True, eq=False)
@@ -170,38 +120,70 @@ def quality_tables(
     return np.broadcast_to(q_I, shape).astype(float), np.broadcast_to(q_T, shape).astype(float)
 
 
+def _int_array(value: ArrayLike, name: str) -> np.ndarray:
+    """``value`` as a 1-D int64 array; integral floats are accepted, anything else is refused."""
+    v = np.asarray(value)
+    if v.ndim != 1:
+        raise ValueError(f"decision field '{name}' must be 1-D, got shape {v.shape}")
+    if v.dtype.kind not in "iu":
+        if v.dtype.kind != "f" or not np.all(np.isfinite(v)) or not np.all(v == np.round(v)):
+            raise ValueError(f"decision field '{name}' must hold integers")
+    return v.astype(np.int64)
+
+
 @dataclass(frozen=True)
 class Decision:
-    """(T_k, o_k) for every user of a slot — the action of eq. (25)."""
+    """(T_k, e_k) for every user of a slot — the action of eq. (25) in integer steps.
+
+    The edge steps e_k are the truth (``system.offload``); the paper's ratio o_k is derived.
+    Build from ratios with ``Decision.from_ratio``.
+    """
 
     T: np.ndarray
-    """Denoising steps T_k (integers)."""
-    o: np.ndarray
-    """Offloading ratio o_k, valid in (0, 1] (eq. 11)."""
+    """Denoising steps T_k ≥ 1 (integers)."""
+    e: np.ndarray
+    """Edge steps e_k ∈ 0..T_k (integers): the edge runs the first e_k steps (eq. 4)."""
 
     def __post_init__(self) -> None:
-        T = np.asarray(self.T)
-        o = np.asarray(self.o, dtype=float)
-        if T.shape != o.shape or T.ndim != 1:
-            raise ValueError(f"decision: T and o must be 1-D of equal length, got {T.shape} and {o.shape}")
-        if not np.all(np.isfinite(o)):
-            raise ValueError("decision field 'o' holds NaN or Inf")
-        if T.dtype.kind not in "iu":
-            if not np.all(np.isfinite(T)) or not np.all(T == np.round(T)):
-                raise ValueError("decision field 'T' must hold integers")
-            T = T.astype(np.int64)
-        object.__setattr__(self, "T", T.astype(np.int64))
-        object.__setattr__(self, "o", o)
+        T = _int_array(self.T, "T")
+        e = _int_array(self.e, "e")
+        if T.shape != e.shape:
+            raise ValueError(f"decision: T and e must have equal length, got {T.shape[0]} and {e.shape[0]}")
+        if np.any(T < 1):
+            raise ValueError(f"decision field 'T' must be >= 1, got {T.tolist()}")
+        if np.any(e < 0) or np.any(e > T):
+            raise ValueError(f"decision field 'e' must lie in 0..T, got e={e.tolist()} for T={T.tolist()}")
+        object.__setattr__(self, "T", T)
+        object.__setattr__(self, "e", e)
+
+    @classmethod
+    def from_ratio(cls, T: ArrayLike, o: ArrayLike) -> "Decision":
+        """The decision with e_k = ⌊o_k T_k⌋ (eq. 4) for ratios o_k ∈ [0, 1] (``system.offload.edge_steps``)."""
+        T = _int_array(T, "T")
+        o = np.asarray(o, dtype=float)
+        if o.shape != T.shape:
+            raise ValueError(f"decision: T and o must have equal length, got {T.shape} and {o.shape}")
+        return cls(T=T, e=edge_steps(T, o))
+
+    @property
+    def o(self) -> np.ndarray:
+        """The canonical offloading ratio o_k ∈ (0, 1] (eq. 11) realising e_k; 1 iff e_k = T_k."""
+        return offload_ratio(self.T, self.e)
 
     @property
     def edge_steps(self) -> np.ndarray:
-        """e_k = ⌊o_k T_k⌋ (eq. 4)."""
-        return edge_steps(self.T, np.clip(self.o, 0.0, 1.0))
+        """e_k (eq. 4), the same array as ``e``."""
+        return self.e
 
     @property
     def local_steps(self) -> np.ndarray:
         """d_k = T_k - e_k (eq. 5)."""
-        return local_steps(self.T, np.clip(self.o, 0.0, 1.0))
+        return local_steps(self.T, self.e)
+
+    @property
+    def full_offload(self) -> np.ndarray:
+        """e_k = T_k: the edge runs every step and returns the image (eq. 7)."""
+        return is_full_offload(self.T, self.e)
 
 
 @dataclass(frozen=True, eq=False)
@@ -220,7 +202,7 @@ class SlotOutcome:
     U: np.ndarray
     """Utility, eq. (8)."""
     report: FeasibilityReport
-    """Constraints (10)-(15)."""
+    """Constraints (11)-(15)."""
     reward: float
     """Eq. (26)."""
 
@@ -236,24 +218,23 @@ class SlotOutcome:
 
 
 def evaluate_decision(slot: Slot, decision: Decision) -> SlotOutcome:
-    """Apply the system model to one decision: eqs. (1), (2), (6)-(8), (10)-(15), (26)."""
+    """Apply the system model to one decision: eqs. (1), (2), (6)-(8), (11)-(15), (26)."""
     p = slot.params
     if decision.T.shape != (slot.K,):
         raise ValueError(f"decision has {decision.T.shape[0]} users, slot has {slot.K}")
     if np.any(decision.T < p.steps_min) or np.any(decision.T > p.steps_max):
         raise ValueError(f"decision field 'T' must lie in {p.steps_min}..{p.steps_max}, got {decision.T.tolist()}")
-    o = np.clip(decision.o, 0.0, 1.0)  # (11) violations are reported below; latency uses the clipped value
     q_I, q_T = slot.quality_at(decision.T)
     Q = qoe(slot.omega_I, q_I, q_T)  # eq. (1)
     L1 = slot.vce_latency_s  # eq. (2)
     L2 = denoise_latency(  # eqs. (6)-(7)
-        decision.T, o, f_device=slot.f_device, f_edge=p.f_edge, eps0=p.eps0,
+        decision.T, decision.e, f_device=slot.f_device, f_edge=p.f_edge, eps0=p.eps0,
         downlink_bps=slot.downlink_bps, latent_bytes=p.latent_bytes, image_bytes=p.image_bytes,
     )
     L = L1 + L2.total_s
     U = utility(Q, L, p.eta)  # eq. (8)
     report = check_constraints(
-        T=decision.T, o=decision.o, Q=Q, L=L, qoe_threshold=slot.qoe_threshold,
+        T=decision.T, e=decision.e, Q=Q, L=L, qoe_threshold=slot.qoe_threshold,
         device_budget=slot.device_budget, params=p,
     )
     r = reward(U, report, p.delta, p.eps0)  # eq. (26)

@@ -51,11 +51,15 @@ class DDCConfig:
     """Environment steps of the untrained policy before the first update."""
     updates_per_step: int = 1
     """Gradient updates per environment step."""
+    actor_delay: int = 0
+    """Critic-only updates before the actor's first (0: from the first update, as Algorithm 3)."""
 
     def __post_init__(self) -> None:
         for name in ("n_diffusion_steps", "hidden", "t_dim", "batch_size", "buffer_size", "updates_per_step"):
             if getattr(self, name) < 1:
                 raise ValueError(f"DDC config field '{name}' must be >= 1")
+        if self.actor_delay < 0:
+            raise ValueError("DDC config field 'actor_delay' must be >= 0")
         if not 0 <= self.gamma < 1:
             raise ValueError("DDC config field 'gamma' must lie in [0, 1)")
         if not 0 < self.tau <= 1:
@@ -107,6 +111,11 @@ class DDCAgent:
         self.gen = torch.Generator().manual_seed(seed)
         self.n_updates = 0
 
+    @staticmethod
+    def expected_logp(probs: torch.Tensor) -> torch.Tensor:
+        """E[log π] of the categorical T_k part, −Σ_k H(p_k), from probabilities (B, K, n_T)."""
+        return (probs * torch.log(probs.clamp_min(1e-12))).sum((-1, -2))
+
     @torch.no_grad()
     def act(self, obs: np.ndarray, *, explore: bool) -> np.ndarray:
         """The box action for one observation: sampled (training, Algorithm 3 line 5) or
@@ -123,7 +132,7 @@ class DDCAgent:
             y = r.clone()
             if c.gamma > 0:
                 a2, p2 = self.actor(s2, generator=self.gen)
-                logp2 = (p2 * torch.log(p2.clamp_min(1e-12))).sum((-1, -2))  # E[log π(a'|s')] (categorical part)
+                logp2 = self.expected_logp(p2)  # E[log π(a'|s')] (categorical part)
                 y = r + c.gamma * (self.critic_target.min(s2, a2) - c.xi * logp2)  # eq. (29)
         q1, q2 = self.critic(s, a)
         loss_q = ((q1 - y) ** 2).mean() + ((q2 - y) ** 2).mean()  # eq. (28)
@@ -131,10 +140,23 @@ class DDCAgent:
         loss_q.backward()
         self.opt_critic.step()
 
+        stats = {"loss_q": loss_q.item()}
+        if self.n_updates >= c.actor_delay:
+            stats |= self._update_actor(s)
+
+        with torch.no_grad():  # eq. (30)
+            for pt, p in zip(self.critic_target.parameters(), self.critic.parameters()):
+                pt.mul_(1.0 - c.tau).add_(c.tau * p)
+        self.n_updates += 1
+        return stats
+
+    def _update_actor(self, s: torch.Tensor) -> dict[str, float]:
+        """The actor step of eq. (27) against the (frozen) twin critics' minimum."""
+        c = self.config
         for prm in self.critic.parameters():
             prm.requires_grad_(False)
         a_new, probs, x0 = self.actor.sample(s, generator=self.gen)
-        logp = (probs * torch.log(probs.clamp_min(1e-12))).sum((-1, -2))  # E[log π(a|s)] = −Σ_k H(p_k)
+        logp = self.expected_logp(probs)  # E[log π(a|s)] = −Σ_k H(p_k)
         loss_pi = (c.xi * logp - self.critic.min(s, a_new)).mean()  # eq. (27)
         loss_pi = loss_pi + c.x_reg * (x0 ** 2).mean()  # keeps x₀ out of the heads' tanh saturation
         self.opt_actor.zero_grad(set_to_none=True)
@@ -142,12 +164,8 @@ class DDCAgent:
         self.opt_actor.step()
         for prm in self.critic.parameters():
             prm.requires_grad_(True)
+        return {"loss_pi": loss_pi.item(), "entropy": -logp.mean().item()}
 
-        with torch.no_grad():  # eq. (30)
-            for pt, p in zip(self.critic_target.parameters(), self.critic.parameters()):
-                pt.mul_(1.0 - c.tau).add_(c.tau * p)
-        self.n_updates += 1
-        return {"loss_q": loss_q.item(), "loss_pi": loss_pi.item(), "entropy": -logp.mean().item()}
 
     def state_dict(self) -> dict:
         """Everything needed to resume training."""

@@ -29,7 +29,7 @@ FORMAT = "mobigen-ddc-actor-v1"
 class DDCController:
     """A trained DDC actor as a ``Controller``."""
 
-    name = "ddc"
+    name = "ddc-flat"
 
     def __init__(self, actor: DiffusionPolicy, *, K: int, steps_min: int, steps_max: int,
                  config: DDCConfig, meta: dict[str, Any] | None = None) -> None:

@@ -34,6 +34,76 @@ def vp_beta_schedule(n_steps: int) -> np.ndarray:
     return 1.0 - alpha
 
 
+def register_schedule(module: nn.Module, n_steps: int, n_T: int | None) -> None:
+    """Register the reverse-process coefficients of eq. (21) (VP schedule, N = ``n_steps``) and, with
+    ``n_T``, the centres of the n_T step bins in [-1, 1] (``step_centres``) as buffers of ``module``."""
+    betas = torch.tensor(vp_beta_schedule(n_steps), dtype=torch.float32)
+    alphas = 1.0 - betas
+    ac = torch.cumprod(alphas, 0)
+    ac_prev = torch.cat([torch.ones(1), ac[:-1]])
+    post_var = betas * (1.0 - ac_prev) / (1.0 - ac)
+    module.register_buffer("sqrt_recip_ac", torch.sqrt(1.0 / ac))
+    module.register_buffer("sqrt_recipm1_ac", torch.sqrt(1.0 / ac - 1.0))
+    module.register_buffer("post_c1", betas * torch.sqrt(ac_prev) / (1.0 - ac))
+    module.register_buffer("post_c2", (1.0 - ac_prev) * torch.sqrt(alphas) / (1.0 - ac))
+    module.register_buffer("post_logvar", torch.log(torch.clamp(post_var, min=1e-20)))
+    if n_T is not None:
+        module.register_buffer("t_centres", step_centres(n_T))
+        module.bin_width = 2.0 / n_T
+
+
+def step_centres(n_T: int) -> torch.Tensor:
+    """Centres of the n_T equal bins of [-1, 1] that ``control.action_map`` maps to T = steps_min + i."""
+    return (torch.arange(n_T, dtype=torch.float32) + 0.5) / n_T * 2.0 - 1.0
+
+
+def reverse_process(module: nn.Module, shape: tuple[int, ...], eps_fn, *, deterministic: bool,
+                    generator: torch.Generator | None = None) -> torch.Tensor:
+    """The N reverse steps of eq. (21) from a_N ~ N(0, I) (or a_N = 0 and each step's mean when
+    ``deterministic``); ``eps_fn(x, t)`` is the denoiser ε_φ(a_t, t, s) with s bound; ``module``
+    holds the buffers of ``register_schedule``."""
+    B = shape[0]
+    x = torch.zeros(shape) if deterministic else torch.randn(shape, generator=generator)
+    for i in reversed(range(len(module.post_c1))):
+        t = torch.full((B,), i, dtype=torch.long)
+        eps = eps_fn(x, t)
+        x0 = (module.sqrt_recip_ac[i] * x - module.sqrt_recipm1_ac[i] * eps)
+        mean = module.post_c1[i] * x0 + module.post_c2[i] * x
+        if i > 0 and not deterministic:
+            x = mean + torch.exp(0.5 * module.post_logvar[i]) * torch.randn(shape, generator=generator)
+        else:
+            x = mean
+    return x
+
+
+def ordinal_heads(m_raw: torch.Tensor, w_raw: torch.Tensor, u_raw: torch.Tensor, centres: torch.Tensor,
+                  bin_width: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """Eq. (25)'s heads for any leading shape (..., K): (ordinal logits of T over the step bins,
+    shape (..., K, n_T); u ∈ [0, 1], shape (..., K)); see ``DiffusionPolicy.heads``."""
+    m = torch.tanh(m_raw)
+    w = bin_width * (0.25 + torch.nn.functional.softplus(w_raw))
+    logits = -((centres - m[..., None]) ** 2) / (2.0 * w[..., None] ** 2)
+    return logits, (torch.tanh(u_raw) + 1.0) / 2.0
+
+
+def gumbel_step_coordinate(logits: torch.Tensor, centres: torch.Tensor, *, deterministic: bool,
+                           generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """(the chosen step bin's centre in [-1, 1], the T-probabilities softmax(logits)).
+
+    Stochastic: a one-hot by straight-through Gumbel-softmax (temperature 1, eq. 25's text),
+    differentiable. Deterministic: the argmax."""
+    n_T = logits.shape[-1]
+    probs = torch.softmax(logits, dim=-1)
+    if deterministic:
+        onehot = torch.nn.functional.one_hot(logits.argmax(-1), n_T).float()
+    else:
+        U = torch.rand(logits.shape, generator=generator).clamp(1e-10, 1.0 - 1e-10)
+        y = torch.softmax(logits - torch.log(-torch.log(U)), dim=-1)  # Gumbel-softmax (eq. 25 text)
+        hard = torch.nn.functional.one_hot(y.argmax(-1), n_T).float()
+        onehot = hard + y - y.detach()  # straight-through
+    return onehot @ centres, probs
+
+
 class DiffusionPolicy(nn.Module):
     """π_φ(a|s) = N(a_N; 0, I) ∏_t p_φ(a_{t-1} | a_t, s) — eq. (21) — plus the eq. (25) heads."""
 
@@ -45,37 +115,13 @@ class DiffusionPolicy(nn.Module):
         self.K, self.n_T, self.n_steps = K, n_T, n_steps
         self.x_dim = 3 * K
         self.denoiser = Denoiser(self.x_dim, state_dim, hidden, t_dim)
-        betas = torch.tensor(vp_beta_schedule(n_steps), dtype=torch.float32)
-        alphas = 1.0 - betas
-        ac = torch.cumprod(alphas, 0)
-        ac_prev = torch.cat([torch.ones(1), ac[:-1]])
-        post_var = betas * (1.0 - ac_prev) / (1.0 - ac)
-        self.register_buffer("sqrt_recip_ac", torch.sqrt(1.0 / ac))
-        self.register_buffer("sqrt_recipm1_ac", torch.sqrt(1.0 / ac - 1.0))
-        self.register_buffer("post_c1", betas * torch.sqrt(ac_prev) / (1.0 - ac))
-        self.register_buffer("post_c2", (1.0 - ac_prev) * torch.sqrt(alphas) / (1.0 - ac))
-        self.register_buffer("post_logvar", torch.log(torch.clamp(post_var, min=1e-20)))
-        centres = (torch.arange(n_T, dtype=torch.float32) + 0.5) / n_T * 2.0 - 1.0
-        self.register_buffer("t_centres", centres)
-        self.bin_width = 2.0 / n_T
+        register_schedule(self, n_steps, n_T)
 
     def denoise(self, s: torch.Tensor, *, deterministic: bool, generator: torch.Generator | None = None) -> torch.Tensor:
         """Run the N reverse steps of eq. (21) from a_N (≈ N(0, I), or 0 when deterministic)."""
         B = s.shape[0]
-        if deterministic:
-            x = torch.zeros(B, self.x_dim)
-        else:
-            x = torch.randn(B, self.x_dim, generator=generator)
-        for i in reversed(range(self.n_steps)):
-            t = torch.full((B,), i, dtype=torch.long)
-            eps = self.denoiser(x, t, s)
-            x0 = (self.sqrt_recip_ac[i] * x - self.sqrt_recipm1_ac[i] * eps)
-            mean = self.post_c1[i] * x0 + self.post_c2[i] * x
-            if i > 0 and not deterministic:
-                x = mean + torch.exp(0.5 * self.post_logvar[i]) * torch.randn(B, self.x_dim, generator=generator)
-            else:
-                x = mean
-        return x
+        return reverse_process(self, (B, self.x_dim), lambda x, t: self.denoiser(x, t, s),
+                               deterministic=deterministic, generator=generator)
 
     def heads(self, x0: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(logits of T_k over the n_T allowed steps, shape (B, K, n_T); u_k ∈ [0, 1], shape (B, K)).
@@ -83,11 +129,7 @@ class DiffusionPolicy(nn.Module):
         Ordinal logits: logit_i = −(c_i − m_k)² / (2 w_k²), c_i the bin centres in [-1, 1],
         m_k = tanh(x) the preferred step coordinate, w_k = bin width · (0.25 + softplus(x)) the spread."""
         K = self.K
-        m = torch.tanh(x0[:, :K])
-        w = self.bin_width * (0.25 + torch.nn.functional.softplus(x0[:, K:2 * K]))
-        logits = -((self.t_centres[None, None, :] - m[:, :, None]) ** 2) / (2.0 * w[:, :, None] ** 2)
-        u = (torch.tanh(x0[:, 2 * K:]) + 1.0) / 2.0
-        return logits, u
+        return ordinal_heads(x0[:, :K], x0[:, K:2 * K], x0[:, 2 * K:], self.t_centres, self.bin_width)
 
     def forward(self, s: torch.Tensor, *, deterministic: bool = False,
                 generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
@@ -102,13 +144,6 @@ class DiffusionPolicy(nn.Module):
         Deterministic: T_k = argmax."""
         x0 = self.denoise(s, deterministic=deterministic, generator=generator)
         logits, u = self.heads(x0)
-        probs = torch.softmax(logits, dim=-1)
-        if deterministic:
-            onehot = torch.nn.functional.one_hot(logits.argmax(-1), self.n_T).float()
-        else:
-            U = torch.rand(logits.shape, generator=generator).clamp(1e-10, 1.0 - 1e-10)
-            y = torch.softmax(logits - torch.log(-torch.log(U)), dim=-1)  # Gumbel-softmax (eq. 25 text)
-            hard = torch.nn.functional.one_hot(y.argmax(-1), self.n_T).float()
-            onehot = hard + y - y.detach()  # straight-through
-        t_coord = onehot @ self.t_centres
+        t_coord, probs = gumbel_step_coordinate(logits, self.t_centres, deterministic=deterministic,
+                                                generator=generator)
         return torch.cat([t_coord, 2.0 * u - 1.0], dim=-1), probs, x0

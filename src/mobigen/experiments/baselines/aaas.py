@@ -123,7 +123,7 @@ class UserStepsEdgeController:
             while T.sum() > cap and np.any(T > p.steps_min):  # steps_min clamps can push Σ back over C_E
                 T[int(np.argmax(T))] -= 1
         self._requested = None
-        return Decision(T=T.astype(np.int64), o=np.ones(slot.K))
+        return Decision(T=T.astype(np.int64), e=T.astype(np.int64))  # all on the edge (e_k = T_k)
 
 
 if __name__ == "__main__":  # rebuild the shipped table from the data set

@@ -24,5 +24,5 @@ class RandomController:
         p = slot.params
         T = self._rng.integers(p.steps_min, p.steps_max + 1, size=slot.K)
         o = 1.0 - self._rng.uniform(0.0, 1.0, size=slot.K)  # U(0, 1]: 1 - U[0, 1)
-        return Decision(T=T, o=o)
+        return Decision.from_ratio(T, o)
 

@@ -51,7 +51,8 @@ class EqualStepsEdgeController:
         self.T = equal_steps(scenario)
 
     def decide(self, slot: Slot) -> Decision:
-        return Decision(T=np.full(slot.K, self.T, dtype=np.int64), o=np.ones(slot.K))
+        T = np.full(slot.K, self.T, dtype=np.int64)
+        return Decision(T=T, e=T)  # all on the edge (e_k = T_k, o_k = 1)
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,161 @@
+"""Connection-level limits (serving/connection_guard.py): idle, half-sent-head and stalled-body
+connections are closed within the configured timeouts while other clients are served (issue 12).
+
+The timeouts here are short (0.5 s) and every wait is bounded; each assertion is about *whether* a
+connection was closed by a generous deadline, never about how fast anything ran."""
+
+from __future__ import annotations
+
+import socket
+import time
+
+import httpx
+import pytest
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, Response
+from starlette.requests import ClientDisconnect
+
+from mobigen.serving.connection_guard import ConnectionLimits
+from mobigen.serving.server import ServerThread
+
+LIMITS = ConnectionLimits(header_timeout_s=0.5, body_idle_timeout_s=0.5, keep_alive_s=0.5, max_header_bytes=4096)
+CLOSED_BY_S = 8.0  # generous bound for "the server closed it" on a loaded 2-core machine
+
+
+def _echo_app() -> FastAPI:
+    app = FastAPI()
+
+    @app.get("/ping")
+    async def ping() -> dict:
+        return {"ok": True}
+
+    @app.post("/echo")
+    async def echo(request: Request) -> Response:
+        try:
+            body = await request.body()
+        except ClientDisconnect:  # the guard closed a stalled upload: nobody is left to answer
+            return Response(status_code=400)
+        return JSONResponse({"n": len(body)})
+
+    return app
+
+
+@pytest.fixture(scope="module")
+def server():
+    with ServerThread(_echo_app(), limits=LIMITS) as srv:
+        yield srv
+
+
+def _connect(srv: ServerThread) -> socket.socket:
+    s = socket.create_connection((srv.host, srv.port), timeout=CLOSED_BY_S)
+    s.settimeout(CLOSED_BY_S)
+    return s
+
+
+def _closed_by_server(s: socket.socket) -> bool:
+    """True when the server closes the connection (EOF or reset) before CLOSED_BY_S; drains any reply."""
+    t_end = time.monotonic() + CLOSED_BY_S
+    try:
+        while time.monotonic() < t_end:
+            chunk = s.recv(65536)
+            if not chunk:
+                return True
+    except (ConnectionResetError, BrokenPipeError):
+        return True
+    except socket.timeout:
+        return False
+    finally:
+        s.close()
+    return False
+
+
+def test_idle_connection_is_closed(server):
+    before = server.guard_stats.header_timeouts
+    assert _closed_by_server(_connect(server))
+    assert server.guard_stats.header_timeouts == before + 1
+
+
+def test_half_sent_head_is_closed(server):
+    s = _connect(server)
+    s.sendall(b"GET /ping HTTP/1.1\r\nHost: x\r\n")  # no blank line: the head never completes
+    assert _closed_by_server(s)
+
+
+def test_slowloris_head_cannot_extend_its_deadline(server):
+    """Dribbling one header byte at a time does not reset the header deadline (it is absolute)."""
+    s = _connect(server)
+    s.sendall(b"GET /ping HTTP/1.1\r\nHost: x\r\nX-Slow: ")
+    closed = False
+    t_end = time.monotonic() + CLOSED_BY_S
+    try:
+        while time.monotonic() < t_end:
+            s.sendall(b"a")
+            time.sleep(0.1)
+    except OSError:
+        closed = True
+    finally:
+        s.close()
+    assert closed
+
+
+def test_stalled_body_is_closed_and_counted(server):
+    before = server.guard_stats.body_timeouts
+    s = _connect(server)
+    s.sendall(b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\nContent-Type: text/plain\r\n\r\nx")
+    assert _closed_by_server(s)
+    assert server.guard_stats.body_timeouts == before + 1
+
+
+def test_oversized_head_is_refused(server):
+    s = _connect(server)
+    s.sendall(b"GET /ping HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 8192)  # a head still growing past the cap
+    data = b""
+    try:
+        while chunk := s.recv(65536):
+            data += chunk
+    except OSError:
+        pass
+    finally:
+        s.close()
+    assert data.startswith(b"HTTP/1.1 400")
+
+
+def test_slow_clients_do_not_block_others(server):
+    """50 idle and stalled connections are open while a normal client is served, and all of them get closed."""
+    hogs = []
+    for i in range(50):
+        s = _connect(server)
+        if i % 2:
+            s.sendall(b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n")
+        hogs.append(s)
+    with httpx.Client(base_url=server.url, timeout=CLOSED_BY_S) as client:
+        assert client.get("/ping").json() == {"ok": True}
+        assert client.post("/echo", content=b"y" * 100).json() == {"n": 100}
+    assert all(_closed_by_server(s) for s in hogs)
+
+
+def test_kept_alive_connection_serves_several_requests_then_idles_out(server):
+    s = _connect(server)
+    for _ in range(3):
+        s.sendall(b"GET /ping HTTP/1.1\r\nHost: x\r\n\r\n")
+        reply = b""
+        while not reply.endswith(b'{"ok":true}'):
+            chunk = s.recv(65536)
+            assert chunk, "the server closed a kept-alive connection between requests"
+            reply += chunk
+        assert reply.startswith(b"HTTP/1.1 200")
+    assert _closed_by_server(s)
+
+
+@pytest.mark.parametrize("field,value", [("header_timeout_s", 0), ("body_idle_timeout_s", float("nan")),
+                                         ("keep_alive_s", -1.0), ("max_header_bytes", 0), ("max_connections", 1.5)])
+def test_limits_are_validated(field, value):
+    with pytest.raises(ValueError, match=field):
+        ConnectionLimits(**{field: value})
+
+
+def test_limits_follow_server_settings():
+    from mobigen.serving.settings import ServerSettings
+
+    lim = ConnectionLimits.from_settings(ServerSettings(header_timeout_s=3.0, max_connections=7))
+    assert (lim.header_timeout_s, lim.max_connections, lim.body_idle_timeout_s) == (3.0, 7, 10.0)
