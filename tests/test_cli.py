@@ -232,7 +232,7 @@ def test_train_json_summary_and_no_bars_without_a_terminal(tmp_path, capsys):
 
     n = torch.get_num_threads()
     try:
-        rc = main(["train", "ddc", "--scenario", "users-3", "--steps", "40", "--eval-every", "40", "--eval-slots", "3",
+        rc = main(["train", "ddc-flat", "--scenario", "users-3", "--steps", "40", "--eval-every", "40", "--eval-slots", "3",
                    "--out", str(tmp_path / "run"), "--no-tensorboard", "--json", "-"])
     finally:
         torch.set_num_threads(n)

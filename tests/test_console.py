@@ -113,6 +113,21 @@ def test_console_url():
     assert console_url("0.0.0.0", 8000) == "http://127.0.0.1:8000/ui/"
     assert console_url("127.0.0.1", 9) == "http://127.0.0.1:9/ui/"
     assert console_url("::1", 80) == "http://[::1]:80/ui/"
+    assert console_url("::", 80) == "http://[::1]:80/ui/"  # an IPv6 wildcard bind is shown as loopback
+
+
+def test_loopback_url_is_the_accepting_socket_with_wildcards_as_loopback():
+    from types import SimpleNamespace
+
+    from mobigen.serving.console.router import loopback_url
+
+    def url(server):  # noqa: ANN001, ANN202
+        return loopback_url(SimpleNamespace(scope={"server": server}))
+
+    assert url(("127.0.0.1", 8123)) == "http://127.0.0.1:8123"
+    assert url(("0.0.0.0", 80)) == "http://127.0.0.1:80"
+    assert url(("::", 81)) == "http://[::1]:81" and url(("::1", 82)) == "http://[::1]:82"
+    assert url(None) == "http://127.0.0.1:80"  # no socket in the scope (an in-process test client)
 
 
 # ---- page and JSON (TestClient, control plane only: nothing generated) --------------------------

@@ -14,7 +14,7 @@ from mobigen.control.evaluation import heldout_slots
 from mobigen.control.exact import ExactController
 from mobigen.control.fig13 import load_curves, log_backends, plot_fig13
 from mobigen.control.random_controller import RandomController
-from mobigen.control.registry import KFallback, make_controller
+from mobigen.control.registry import KFallback, make_controller, resolve_controller
 from mobigen.control.training import train
 from mobigen.scenario import preset
 from mobigen.system.slot import evaluate_decision
@@ -68,11 +68,11 @@ def test_train_writes_checkpoint_tensorboard_csv_and_summary(trained):
 def test_registry_falls_back_to_exact_for_another_K(trained, caplog):
     _, res, _ = trained
     slot5 = SyntheticSampler("paper").sample(np.random.default_rng(0))
-    wrapped = make_controller("ddc", preset("paper"), checkpoint=res.checkpoint)
-    assert isinstance(wrapped, KFallback)
+    wrapped, why = resolve_controller("ddc-flat", preset("paper"), checkpoint=res.checkpoint)
+    assert isinstance(wrapped, KFallback) and "K = 3" in why and wrapped.ran_as == "exact"
     with caplog.at_level("WARNING"):
         d = wrapped.decide(slot5)  # K = 5 slot, K = 3 policy: Exact answers, with a warning
-    assert "falling back to Exact" in caplog.text and wrapped.n_fallback == 1
+    assert "answering with exact" in caplog.text and wrapped.n_fallback == 1
     np.testing.assert_array_equal(d.T, ExactController().decide(slot5).T)
     np.testing.assert_array_equal(d.e, ExactController().decide(slot5).e)
 
@@ -80,7 +80,7 @@ def test_registry_falls_back_to_exact_for_another_K(trained, caplog):
 def test_registry_falls_back_to_exact_out_of_distribution(trained):
     sc, res, _ = trained
     other = sc.replace(name="users-3-tight", edge_budget_steps=30.0)  # same K, other budgets: out of distribution
-    tight = make_controller("ddc", other, checkpoint=res.checkpoint)
+    tight = make_controller("ddc-flat", other, checkpoint=res.checkpoint)
     assert isinstance(tight, KFallback) and "edge_budget_steps" in tight.reason
     slot3 = SyntheticSampler(other).sample(np.random.default_rng(0))
     np.testing.assert_array_equal(tight.decide(slot3).T, ExactController().decide(slot3).T)
@@ -88,7 +88,8 @@ def test_registry_falls_back_to_exact_out_of_distribution(trained):
 
 def test_bench_controllers_compares_with_exact_and_reports_errors(trained):
     sc, res, _ = trained
-    ddc = make_controller("ddc", sc, checkpoint=res.checkpoint)
+    ddc, why = resolve_controller("ddc-flat", sc, checkpoint=res.checkpoint)
+    assert why is None  # trained on this scenario: runs as itself
     slots = heldout_slots(SyntheticSampler(sc), 30)
     with one_torch_thread():
         out = bench_controllers({"ddc": ddc, "exact": ExactController(), "random": RandomController(0),

@@ -76,16 +76,21 @@ def test_bounded_dp_equals_unbounded(K):
 def test_edge_cap_is_sound_on_random_values():
     # arbitrary (non-concave) w: the best reward beyond the cap is strictly below the optimum
     rng = np.random.default_rng(3)
-    for _ in range(200):
-        K, n_e = int(rng.integers(1, 7)), int(rng.integers(2, 9))
+    cut = 0
+    for trial in range(300):
+        K, n_e = int(rng.integers(1, 9)), int(rng.integers(2, 10))
         w = np.cumsum(rng.normal(0.0, rng.uniform(0.01, 0.5), (K, n_e)), axis=1)
-        d1, budget = float(rng.uniform(0.0, 0.6)), float(rng.uniform(0, K * (n_e - 1) + 1))
+        full = K * (n_e - 1)
+        d1 = float(rng.uniform(0.0, 0.6))
+        budget = float(rng.uniform(0, full / 4 if trial % 2 else full + 1))  # half of them: a binding budget
         cap = edge_cap(w, d1, budget)
-        f, _ = _knapsack(w, K * (n_e - 1))
+        f, _ = _knapsack(w, full)
         total = f - d1 * np.maximum(0.0, np.arange(len(f)) - budget)
         assert int(np.argmax(total)) <= cap
         if cap + 1 < len(total):
             assert total[cap + 1:].max() < total.max()
+            cut += 1
+    assert cut > 50  # the bound really truncated the E axis often enough for the check to mean something
 
 
 def test_user_values_match_evaluate_decision():
@@ -100,3 +105,18 @@ def test_user_values_match_evaluate_decision():
         d1_term = p.delta[0] * max(0.0, e.sum() - p.edge_budget_steps)
         mine = v[np.arange(slot.K), T - p.steps_min, e].sum()
         assert mine == pytest.approx(out.reward + d1_term, abs=1e-9)
+
+
+def test_bench_exact_cli(tmp_path, capsys):
+    import json
+
+    from mobigen.cli import main
+
+    out = tmp_path / "exact.json"
+    assert main(["bench", "exact", "--users", "3,7", "--slots", "4", "--json", str(out)]) == 0
+    r = json.loads(out.read_text())
+    assert [row["K"] for row in r["rows"]] == [3, 7]
+    assert all(row["disagreements"] == 0 and row["bounded_ms_p50"] > 0 for row in r["rows"])
+    assert r["target"]["p50_ms"] is None  # K = 64 not measured
+    assert "bounded E axis" in capsys.readouterr().out
+    assert main(["bench", "exact", "--slots", "0"]) == 2

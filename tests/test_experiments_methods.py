@@ -86,3 +86,19 @@ def test_baselines_decide_within_budgets_without_the_guard(frames):
     # SemGen, AaaS and OQC+ respect (12)-(13) by construction: the guard never has to change them
     for k in ("semgen", "aaas", "oqc"):
         assert (frames[k]["slot_repairs"] == 0).all(), k
+
+
+def test_semgen_dqn_is_trained_once_and_deployed_at_every_user_count():
+    from mobigen.experiments.builder import sweep_scenario
+    from mobigen.experiments.baselines.semgen import equal_steps
+
+    b = small_builder(dqn_steps=200)
+    b.dqn_scenario = preset("paper")
+    pols = {n: b.semgen_policy(sweep_scenario(preset("paper"), n)) for n in (7, 5, 11)}
+    assert b.dqn_trainings == 1  # trained on the run's base scenario, although K = 7 was asked for first
+    assert pols[7].model is pols[5].model is pols[11].model
+    for n, pol in pols.items():  # each K keeps its own tables: equal steps ⌊C_E/K⌋
+        assert pol.tables.steps == equal_steps(sweep_scenario(preset("paper"), n))
+    assert pols[5].tables.steps != pols[11].tables.steps
+    b.semgen_policy(preset("paper").replace(uplink_mbps_range=(1.0, 4.0)))  # another state space: trained anew
+    assert b.dqn_trainings == 2

@@ -49,18 +49,23 @@ def sdxl():
     return tiny_components(seed=1, conditions=("canny",), family="sdxl")
 
 
-@pytest.fixture(scope="module")
-def sdxl_pipe(sdxl):
+def _sdxl_pipeline(c):
+    """diffusers' SDXL ControlNet pipeline on the modules of ``c``, with ``c``'s empty-prompt flag."""
     from diffusers import StableDiffusionXLControlNetPipeline
 
     pipe = StableDiffusionXLControlNetPipeline(
-        vae=sdxl.vae, text_encoder=sdxl.text_encoder, text_encoder_2=sdxl.text_encoder_2, tokenizer=sdxl.tokenizer,
-        tokenizer_2=sdxl.tokenizer_2, unet=sdxl.denoiser, controlnet=sdxl.controlnet("canny"),
-        scheduler=make_scheduler(sdxl, STEPS), force_zeros_for_empty_prompt=sdxl.force_zeros_for_empty_prompt,
+        vae=c.vae, text_encoder=c.text_encoder, text_encoder_2=c.text_encoder_2, tokenizer=c.tokenizer,
+        tokenizer_2=c.tokenizer_2, unet=c.denoiser, controlnet=c.controlnet("canny"),
+        scheduler=make_scheduler(c, STEPS), force_zeros_for_empty_prompt=c.force_zeros_for_empty_prompt,
         add_watermarker=False,
     )
     pipe.set_progress_bar_config(disable=True)
     return pipe
+
+
+@pytest.fixture(scope="module")
+def sdxl_pipe(sdxl):
+    return _sdxl_pipeline(sdxl)
 
 
 def test_sdxl_empty_negative_prompt_equals_pipeline_zeros_convention(sdxl, sdxl_pipe):
@@ -79,15 +84,9 @@ def test_sdxl_empty_negative_prompt_equals_pipeline_zeros_convention(sdxl, sdxl_
 def test_sdxl_without_the_flag_encodes_empty_text_as_the_pipeline_does(sdxl):
     from dataclasses import replace
 
-    from diffusers import StableDiffusionXLControlNetPipeline
-
     c = replace(sdxl, force_zeros_for_empty_prompt=False)  # e.g. the SDXL refiner's setting
-    pipe = StableDiffusionXLControlNetPipeline(
-        vae=c.vae, text_encoder=c.text_encoder, text_encoder_2=c.text_encoder_2, tokenizer=c.tokenizer,
-        tokenizer_2=c.tokenizer_2, unet=c.denoiser, controlnet=c.controlnet("canny"),
-        scheduler=make_scheduler(c, STEPS), force_zeros_for_empty_prompt=False, add_watermarker=False,
-    )
-    pipe.set_progress_bar_config(disable=True)
+    pipe = _sdxl_pipeline(c)
+    assert pipe.config.force_zeros_for_empty_prompt is False
     z, cond = _inputs(c)
     assert torch.equal(_mobigen(c, z, cond, "a red clock", ""), _pipeline_latents(pipe, z, cond, "a red clock", None))
 

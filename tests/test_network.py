@@ -28,10 +28,11 @@ def test_kernel_shaping_sets_transfer_time_per_direction(tmp_path):
         netns.start_echo_server(link, str(tmp_path / "echo.log"))
         (row,) = netns.measure_cases(link, [(5.0, 20.0)], [n], repeats=3)
         assert row.uplink_model_s == pytest.approx(8 * n / 5e6) and row.downlink_model_s == pytest.approx(8 * n / 20e6)
-        # the kernel cannot deliver faster than B (the 3 KB bucket is < 5 % of D); the upper bound is loose
-        assert 0.9 <= row.uplink_ratio <= 1.5, row.to_dict()
-        assert 0.9 <= row.downlink_ratio <= 1.6, row.to_dict()
-        assert row.uplink_s > 2.5 * row.downlink_s
+        # the kernel cannot deliver faster than B (the 3 KB bucket is < 5 % of D); CPU contention only adds
+        # time, so the fastest of the runs is checked, against a loose upper bound
+        assert 0.9 <= row.uplink_min_ratio <= 1.5, row.to_dict()
+        assert 0.9 <= row.downlink_min_ratio <= 1.6, row.to_dict()
+        assert row.uplink_min_s > 2.5 * row.downlink_min_s
         link.unshape()
         cp = link.run("client", [sys.executable, "-m", "mobigen.serving.netns", "measure", "--url",
                                  f"http://{netns.SERVER_ADDR}:{netns.ECHO_PORT}", "--sizes", str(n), "--repeats", "2"],

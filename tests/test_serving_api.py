@@ -23,10 +23,28 @@ from mobigen.serving.server import ServerThread
 from mobigen.serving.settings import ServerSettings
 
 
-@pytest.fixture(scope="module")
-def server():
+class _RayEdge:
+    """The edge app on the session's local Ray Serve (tests/_ray_support.py): what the tests use of a
+    ``ServerThread`` (its ``url``)."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+
+
+@pytest.fixture(scope="module", params=["embedded", "ray"])
+def server(request):
+    """The same /v1 API on both engines: embedded (uvicorn in a thread) and a Ray Serve application."""
     settings = ServerSettings(port=0, denoise="none", slot_ms=300, max_users=3, max_body_bytes=200_000,
                               max_condition_bytes=100_000, completion_deadline_s=1.0, shape_downlink=False)
+    if request.param == "ray":
+        from _ray_support import deploy, undeploy
+
+        name, url = deploy(settings, controller=ExactController(), quality_model=StepQuality())
+        try:
+            yield _RayEdge(url)
+        finally:
+            undeploy(name)
+        return
     app = create_app(settings, controller=ExactController(), quality_model=StepQuality())
     with ServerThread(app) as srv:
         yield srv
@@ -233,7 +251,7 @@ def test_server_thread_binds_loopback_and_leaves_nothing_running():
     assert httpx.get(f"{srv.url}/health").json()["status"] == "ok"
     srv.stop()
     worker = app.state.service.worker
-    assert not srv.thread.is_alive() and not worker._thread.is_alive()  # noqa: SLF001
+    assert not srv.thread.is_alive() and not any(w._thread.is_alive() for w in worker.workers)  # noqa: SLF001
     assert worker.closed
     with pytest.raises(httpx.TransportError):
         httpx.get(f"{srv.url}/health", timeout=2)

@@ -197,7 +197,7 @@ def _one_running_three_queued(svc) -> bool:  # noqa: ANN001
 
 def test_graceful_shutdown_finishes_queued_requests(tmp_path, runner):
     gated = GatedRunner(runner)
-    app = make_server(tmp_path, gated, FixedController(T=4, o=1.0), max_users=4, slot_ms=200)
+    app = make_server(tmp_path, gated, FixedController(T=4, o=1.0), max_users=4, slot_ms=200, edge_max_batch=1)
     srv = ServerThread(app).start()
     svc = app.state.service
     stopper = threading.Thread(target=srv.stop)
@@ -226,7 +226,7 @@ def test_graceful_shutdown_finishes_queued_requests(tmp_path, runner):
 
 def test_shutdown_refusing_queued_work_answers_each_request_clearly(tmp_path, runner):
     gated = GatedRunner(runner)
-    app = make_server(tmp_path, gated, FixedController(T=4, o=1.0), max_users=4, slot_ms=100)
+    app = make_server(tmp_path, gated, FixedController(T=4, o=1.0), max_users=4, slot_ms=100, edge_max_batch=1)
     srv = ServerThread(app).start()
     svc = app.state.service
     try:

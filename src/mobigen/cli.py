@@ -28,9 +28,6 @@ COMMANDS: dict[str, str] = {
     "loadtest": "loadtest",
 }
 
-UsageError = UserError
-"""The CLI's name for :class:`mobigen.errors.UserError` (exit status 2)."""
-
 DEBUG_HINT = "re-run with --debug for the traceback"
 
 

@@ -151,6 +151,34 @@ class EdgeSpec(BaseModel):
     """B↓_km = this × a fresh U(downlink_mbps_range) draw per user per slot (dimensionless)."""
 
 
+class EdgeBatchCurve(BaseModel):
+    """Seconds per batched edge step against batch size (issue 14; ``system.batching``), with its origin."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", use_attribute_docstrings=True)
+
+    batch_sizes: Annotated[tuple[Count, ...], Field(min_length=2)]
+    """Batch sizes measured, strictly increasing, starting at 1 (users per batched step)."""
+    step_time_s: Annotated[tuple[Positive, ...], Field(min_length=2)]
+    """Seconds one batched step took at each batch size; only the shape t(B)/t(1) is used (s)."""
+    origin: Annotated[StrictStr, Field(min_length=1)]
+    """Where the numbers come from (``mobigen bench edge`` writes what it measured on which machine)."""
+
+    @field_validator("batch_sizes")
+    @classmethod
+    def _check_sizes(cls, v: tuple[int, ...]) -> tuple[int, ...]:
+        if v[0] != 1 or any(b <= a for a, b in zip(v, v[1:])):
+            raise ValueError(f"must start at 1 and increase strictly, got {list(v)!r}")
+        return v
+
+    @field_validator("step_time_s")
+    @classmethod
+    def _check_times(cls, v: tuple[float, ...], info: ValidationInfo) -> tuple[float, ...]:
+        sizes = info.data.get("batch_sizes")
+        if sizes is not None and len(v) != len(sizes):
+            raise ValueError("must have one entry per batch size (same length as batch_sizes)")
+        return v
+
+
 class Scenario(BaseModel):
     """One system configuration (Table I plus the documented open choices)."""
 
@@ -204,6 +232,9 @@ class Scenario(BaseModel):
     """Fixed preference (ω^I, ω^T) for every user, in [0, 1] and summing to 1; None draws ω per user per slot."""
     edges: Annotated[tuple[EdgeSpec, ...], Field(min_length=1, max_length=64)] | None = None
     """M edge sites (issue 11; system.multiedge), 1..64; None = the one edge of the fields above."""
+    edge_batch_curve: EdgeBatchCurve | None = None
+    """Batch-time curve of the batched-edge latency view (issue 14, ``system.batching``); None = the curve
+    shipped in mobigen/data/edge_batch_curve.json (measured by ``mobigen bench edge``, origin in the file)."""
 
     def __init__(self, **data: Any) -> None:
         """Validate the fields; a bad value raises ScenarioError naming the field."""
@@ -484,6 +515,7 @@ __all__ = [
     "CONDITIONS",
     "FORMATS",
     "OPEN_CHOICES",
+    "EdgeBatchCurve",
     "EdgeSpec",
     "Scenario",
     "ScenarioError",

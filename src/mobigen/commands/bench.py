@@ -4,18 +4,21 @@ from __future__ import annotations
 
 import argparse
 
-HELP = "run a benchmark (controllers, split, vce, extract ...) and report ratios from one run"
+HELP = "run a benchmark (controllers, split, vce, extract, multiedge ...) and report ratios from one run"
 
 # Benchmark name -> module under mobigen.commands.
 BENCHES: dict[str, str] = {
     "controllers": "bench_controllers",
     "split": "bench_split",
     "edge": "bench_edge",
+    "exact": "bench_exact",
     "vce": "bench_vce",
     "extract": "bench_extract",
     "shaping": "bench_shaping",
     "fuzz": "bench_fuzz",
     "network": "bench_network",
+    "multiedge": "bench_multiedge",
+    "scaleout": "bench_scaleout",
 }
 
 

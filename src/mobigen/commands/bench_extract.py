@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import argparse
 
-from mobigen.commands._common import add_json_option, check_json_path, text_stream, user_errors, write_json
+from mobigen.commands._common import add_json_option, check_json_path, json_to_stdout, text_stream, user_errors, write_json
 
 HELP = "benchmark condition extraction (time per type) and compression (bytes per λ, α, β; codec savings)"
 
@@ -33,6 +33,6 @@ def run(args: argparse.Namespace) -> int:
     out = text_stream(args.json)
     print(format_extract_report(res), file=out)
     write_json(res.figures, args.json)
-    if args.json and args.json != "-":
+    if args.json and not json_to_stdout(args.json):
         print(f"\nwrote {args.json}", file=out)
     return 0

@@ -60,7 +60,10 @@ def run(args: argparse.Namespace) -> int:
     _check(args)
     device, condition = _device_and_condition()
     out = text_stream(args.json)
-    logging.getLogger("mobigen.serving").setLevel(logging.WARNING)  # thousands of refusals are expected
+    # thousands of refusals, request lines and "malformed body" warnings are the point of this run
+    for name, level in (("mobigen.serving", logging.WARNING), ("httpx", logging.WARNING),
+                        ("httpcore", logging.WARNING), ("python_multipart", logging.ERROR)):
+        logging.getLogger(name).setLevel(level)
     t0 = time.perf_counter()
     if args.server:
         report = _fuzz(args.server.rstrip("/"), args, device, condition)

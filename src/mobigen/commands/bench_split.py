@@ -7,7 +7,7 @@ from __future__ import annotations
 import argparse
 
 from mobigen.commands._common import (CONDITIONS, FAMILIES, SCHEDULERS, add_json_option, add_progress_option, check_json_path,
-                                      progress_enabled, text_stream, user_errors, write_json)
+                                      json_to_stdout, progress_enabled, text_stream, user_errors, write_json)
 
 HELP = "split denoising (Sec. IV-C): split-vs-monolithic error, wire bytes per format, compute-time ratio"
 
@@ -55,6 +55,6 @@ def run(args: argparse.Namespace) -> int:
     out = text_stream(args.json)
     print(format_split_table(result), file=out)
     write_json(result, args.json)
-    if args.json and args.json != "-":
+    if args.json and not json_to_stdout(args.json):
         print(f"wrote {args.json}", file=out)
     return 0

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from mobigen.commands._common import CODECS, CONDITIONS, add_json_option, text_stream, write_json
+from mobigen.commands._common import CODECS, CONDITIONS, add_json_option, check_json_path, text_stream, write_json
 
 HELP = "send one generation request as a mobile device: VCE, upload, finish the local steps, save, report"
 
@@ -48,9 +48,8 @@ def run(args: argparse.Namespace) -> int:
             raise UserError(f"--{name} must lie in [0, 1], got {v}")
     if not Path(args.image).is_file():
         raise UserError(f"--image: {args.image} does not exist")
-    for name, path in (("--out", args.out), ("--json", args.json)):
-        if path and path != "-" and not Path(path).resolve().parent.is_dir():
-            raise UserError(f"{name}: the folder of {path} does not exist")
+    check_json_path(args.out, "--out")  # the same checks as --json's: not a folder, and its folder exists
+    check_json_path(args.json)
     with user_errors("--image"):
         rgb = load_512(args.image, convert=True)
 

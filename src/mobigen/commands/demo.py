@@ -21,6 +21,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="slot window (ms); the slot closes earlier once all K requests are in")
     parser.add_argument("--components", default=None,
                         help="'tiny' or a weights directory (default: MOBIGEN_SD_DIR if set, else tiny)")
+    parser.add_argument("--edges", type=int, default=1,
+                        help="M edge sites behind the multi-edge gateway (issue 11); 1 = the one edge server")
     add_json_option(parser, help="also write summary.json's content to PATH")
 
 
@@ -35,9 +37,19 @@ def run(args: argparse.Namespace) -> int:
     with user_errors():  # the flags, the scenario, the data set
         check_demo_inputs(args.users, **kw)
         check_json_path(args.json)
-    summary = run_demo(args.users, args.out, **kw)
+    if getattr(args, "edges", 1) != 1:  # M sites behind the gateway (serving.gateway.demo)
+        from mobigen.serving.gateway.demo import format_sites, run_multiedge_demo
+
+        with user_errors():
+            if not 1 <= args.edges <= 16:
+                raise ValueError(f"--edges must lie in 1..16, got {args.edges}")
+        summary = run_multiedge_demo(args.users, args.out, edges=args.edges, **kw)
+    else:
+        summary = run_demo(args.users, args.out, **kw)
     text = text_stream(args.json)
     print(format_table(summary), file=text)
+    if "edges" in summary:
+        print(format_sites(summary), file=text)
     print(f"wrote {args.out}/summary.json and {len(summary['rows'])} images", file=text)
     write_json(summary, args.json, default=str)
     return 0 if not summary["errors"] else 1

@@ -8,6 +8,7 @@ import sys
 from typing import TextIO
 
 from mobigen.commands._common import (
+    UserError,
     add_json_option,
     add_progress_option,
     check_json_path,
@@ -98,7 +99,7 @@ def _config(args: argparse.Namespace):
     try:  # fail now, not after the whole evaluation
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        require(False, f"--out: cannot create folder '{out}': {exc.strerror or exc}")
+        raise UserError(f"--out: cannot create folder '{out}': {exc.strerror or exc}") from None
     kw = {"scenario": args.scenario, "seed": args.seed}
     if args.slots is not None:
         kw["slots"] = args.slots

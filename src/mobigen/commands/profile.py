@@ -12,7 +12,9 @@ HELP = "profile condition extraction and compression (bytes, fidelity, time) ove
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dataset", default=None, help="image folder (default: settings.dataset_dir(), the DreamBooth set)")
-    parser.add_argument("--out", required=True, help="output table (.csv; a .json with metadata is written beside it)")
+    parser.add_argument("--out", required=True,
+                        help="output table (.csv, or .csv.gz compressed; NAME.timing.csv with the extraction times "
+                             "and NAME.json with the metadata are written beside it)")
     parser.add_argument("--limit", type=int, default=None, help="profile only the first N images (sorted by path)")
     parser.add_argument("--conditions", nargs="+", default=list(CONDITIONS), choices=CONDITIONS, metavar="λ",
                         help=f"condition types out of {', '.join(CONDITIONS)} (default: all)")
@@ -28,6 +30,7 @@ def run(args: argparse.Namespace) -> int:
 
     from mobigen.conditions.profiler import profile_dataset
     from mobigen.settings import dataset_dir
+    from mobigen.system.profile import table_paths
 
     with user_errors():  # 1. the flags, the data set folder and the output file the user named
         dataset, out = _validate(args, dataset_dir(args.dataset))
@@ -39,8 +42,9 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(f"dataset: no usable image in '{dataset}' ({table.meta['n_files']} image file(s) found, "
                         f"{len(skipped)} skipped); nothing written")
     path = table.save(args.out)
+    _, timing, meta = table_paths(path)
     summary = table.summary()
-    print(f"profiled {table.meta['n_images']} images ({len(table.frame)} rows) -> {path} (+ {path.with_suffix('.json').name})")
+    print(f"profiled {table.meta['n_images']} images ({len(table.frame)} rows) -> {path} (+ {timing.name}, {meta.name})")
     print("extractor backends: " + ", ".join(f"{k}={v}" for k, v in table.meta["extractor_backends"].items()))
     for cond, grp in summary.groupby("condition"):
         t = table.frame[table.frame["condition"] == cond]["extract_s"].mean()

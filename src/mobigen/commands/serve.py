@@ -1,4 +1,11 @@
-"""`mobigen serve`: run the edge server (FastAPI + uvicorn) in the foreground."""
+"""`mobigen serve`: run the edge server in the foreground.
+
+``--engine embedded`` (the default): one process, FastAPI + uvicorn, ``--workers`` denoise threads.
+``--engine ray``: the same /v1 API as a Ray Serve application (``serving.ray``): a FastAPI ingress
+holding the edge's slot scheduler and ``--workers`` denoise-worker replicas (a GPU each when the
+cluster has GPUs). ``--ray-config FILE`` deploys a Serve config file instead (the YAML that
+``--write-ray-config FILE`` writes, which ``serve run FILE`` / ``serve deploy FILE`` / KubeRay accept too).
+"""
 
 from __future__ import annotations
 
@@ -29,6 +36,23 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="CONTROL PLANE ONLY: decide and reply without generating (load tests)")
     parser.add_argument("--no-shape-downlink", action="store_true", help="do not pace replies at the declared B↓")
     parser.add_argument("--max-body-bytes", type=int, default=None, help="request body limit (default 2,000,000)")
+    parser.add_argument("--engine", default=None, choices=("embedded", "ray"),
+                        help="'embedded' (default): one process; 'ray': a Ray Serve application (FastAPI ingress + "
+                             "--workers denoise-worker replicas)")
+    parser.add_argument("--workers", type=int, default=None,
+                        help="denoise workers: threads (embedded) or Ray Serve replicas, one GPU each when GPUs exist "
+                             "(default 1)")
+    parser.add_argument("--cpus-per-worker", type=float, default=1.0,
+                        help="ray engine without GPUs: CPUs each worker replica asks for (and torch threads it uses)")
+    parser.add_argument("--ray-address", default=None,
+                        help="ray engine: connect to this Ray cluster (e.g. 'auto'); default a new local instance")
+    parser.add_argument("--ray-config", default=None, metavar="FILE",
+                        help="ray engine: deploy this Serve config file (import_path "
+                             "mobigen.serving.ray.app:build_app + args) instead of the flags")
+    parser.add_argument("--write-ray-config", default=None, metavar="FILE",
+                        help="write the Serve config file for these flags (for `serve deploy` / KubeRay) and exit")
+    parser.add_argument("--max-edge-queue", type=int, default=None,
+                        help="edge jobs outstanding before new requests get 503 + Retry-After (default 256)")
 
 
 def settings_from_args(args: argparse.Namespace):  # noqa: ANN201
@@ -39,18 +63,13 @@ def settings_from_args(args: argparse.Namespace):  # noqa: ANN201
         max_users=args.max_users, components=args.components, components_seed=args.components_seed,
         image_size=args.image_size, wire_mode=args.wire_mode, completion_deadline_s=args.deadline_s,
         denoise="none" if args.no_denoise else None, shape_downlink=False if args.no_shape_downlink else None,
-        max_body_bytes=args.max_body_bytes,
+        max_body_bytes=args.max_body_bytes, engine=args.engine, workers=args.workers,
+        max_edge_queue=args.max_edge_queue,
     )
 
 
 def run(args: argparse.Namespace) -> int:
-    import signal
-
     from pydantic import ValidationError
-
-    from mobigen.serving.app import create_app
-    from mobigen.serving.connection_guard import ConnectionLimits, uvicorn_config
-    from mobigen.serving.server import GracefulServer
 
     try:
         settings = settings_from_args(args)
@@ -58,6 +77,63 @@ def run(args: argparse.Namespace) -> int:
         from mobigen.serving.app import validation_message
 
         raise UserError(validation_message(exc)) from None
+    if args.write_ray_config:
+        from mobigen.serving.ray.app import config_yaml
+
+        with open(args.write_ray_config, "w", encoding="utf-8") as f:
+            f.write(config_yaml(settings, settings.workers, cpus_per_worker=args.cpus_per_worker))
+        print(f"wrote {args.write_ray_config}: run it with `mobigen serve --engine ray --ray-config "
+              f"{args.write_ray_config}`, `serve run {args.write_ray_config}` or `serve deploy` on a cluster")
+        return 0
+    if settings.engine == "ray" or args.ray_config:
+        return _run_ray(settings, args)
+    return _run_embedded(settings)
+
+
+def _run_ray(settings, args: argparse.Namespace) -> int:  # noqa: ANN001
+    """The Ray Serve engine in the foreground: start (or join) Ray, deploy, serve until SIGINT/SIGTERM."""
+    import signal
+    import threading
+
+    try:
+        import ray  # noqa: F401
+        from ray import serve  # noqa: F401
+    except ImportError as exc:
+        raise UserError(f"--engine ray needs Ray Serve: pip install 'ray[serve]' ({exc})") from None
+    from mobigen.serving.ray.app import LocalRayServe, build_application, load_config_apps
+
+    ray_init = {"address": args.ray_address} if args.ray_address else {}
+    host, port = settings.host, settings.port
+    if args.ray_config:
+        with user_errors():
+            http, _ = load_config_apps(args.ray_config)
+        host, port = http.get("host", host), int(http.get("port", port))
+    srv = LocalRayServe(host=host, port=port, ray_init=ray_init).start()
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    try:
+        with user_errors():
+            if args.ray_config:
+                urls = srv.run_config(args.ray_config)
+            else:
+                urls = [srv.run(build_application(settings, settings.workers, cpus_per_worker=args.cpus_per_worker))]
+        print(f"mobigen edge server (Ray Serve) on {', '.join(urls)}  workers={settings.workers}  "
+              f"K={settings.max_users}  slot={settings.slot_ms:g} ms", flush=True)
+        stop.wait()
+    finally:
+        srv.stop()
+    print("mobigen edge server (Ray Serve) stopped", flush=True)
+    return 0
+
+
+def _run_embedded(settings) -> int:  # noqa: ANN001
+    import signal
+
+    from mobigen.serving.app import create_app
+    from mobigen.serving.connection_guard import ConnectionLimits, uvicorn_config
+    from mobigen.serving.server import GracefulServer
+
     with user_errors():  # the components folder, controller checkpoint ... the settings name
         app = create_app(settings)
     svc = app.state.service

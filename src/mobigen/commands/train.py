@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import argparse
 
-from mobigen.commands._common import add_progress_option, progress_enabled, user_errors
+from mobigen.commands._common import (add_json_option, add_progress_option, check_json_path, progress_enabled,
+                                      text_stream, user_errors, write_json)
 
 HELP = "train a DRL controller (ddc: the set DDC over a mixture of K and scenarios; ddc-flat, sac, ppo: one scenario)"
 ALGOS = ("ddc", "ddc-flat", "sac", "ppo")
@@ -21,7 +22,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="preset name or scenario file (ddc-flat, sac, ppo; default paper). ddc trains on its "
                              "mixture of scenarios")
     parser.add_argument("--steps", type=int, default=None,
-                        help="environment steps (slots) to train for (default: 20000; ddc: 12000)")
+                        help="environment steps (slots) to train for (default: 20000; ddc: 24000)")
     parser.add_argument("--seed", type=int, default=0, help="training seed (slots, networks, exploration)")
     parser.add_argument("--out", required=True, help="output folder (CSV + TensorBoard logs, checkpoint)")
     parser.add_argument("--eval-slots", type=int, default=200, help="held-out slots per evaluation")
@@ -34,6 +35,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--profile", default=None,
                         help="profile table CSV for the slot sampler (default: the shipped data/profile.csv)")
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
+    add_json_option(parser)
     add_progress_option(parser)
 
 
@@ -42,6 +44,7 @@ def run(args: argparse.Namespace) -> int:
 
     with user_errors():  # 1. the flags, the output folder, the scenario and the profile the user named
         _validate(args)
+        check_json_path(args.json)
         profile = _profile(args.profile)
     torch.set_num_threads(args.threads)
     if args.algo == "ddc":
@@ -66,14 +69,17 @@ def _run_set(args: argparse.Namespace, profile) -> int:  # noqa: ANN001
     def make_sampler(sc):  # noqa: ANN001, ANN202
         return SlotSampler(sc) if profile is None else SlotSampler(sc, profile=profile)
 
-    res = train_set(make_sampler, steps=args.steps or 12_000, seed=args.seed, out_dir=args.out,
+    res = train_set(make_sampler, steps=args.steps or 24_000, seed=args.seed, out_dir=args.out,
                     eval_slots=args.eval_slots, eval_every=args.eval_every, config=cfg, mixture=mix,
                     progress=progress_enabled(args), tensorboard=not args.no_tensorboard)
+    out = text_stream(args.json)
     ratios = ", ".join(f"{k} {v:.3f}" for k, v in res.final_ratios.items())
-    print(f"ddc (set) seed {args.seed}: paper held-out reward {res.final_reward:.4f} = "
-          f"{res.final_reward / res.exact_reward:.3f} × Exact ({res.exact_reward:.4f}); held-out reward / Exact: "
-          f"{ratios}; {res.wall_s:.0f} s, {res.steps_per_s:.1f} steps/s")
-    print(f"checkpoint: {res.checkpoint}\nlog: {res.csv}")
+    print(f"ddc (set) seed {args.seed}: saved the actor of step {res.selected_env_steps} (best validation mean); "
+          f"paper held-out reward {res.final_reward:.4f} = {res.final_reward / res.exact_reward:.3f} × Exact "
+          f"({res.exact_reward:.4f}); validation reward / Exact: {ratios}; {res.wall_s:.0f} s, "
+          f"{res.steps_per_s:.1f} steps/s", file=out)
+    print(f"checkpoint: {res.checkpoint}\nlog: {res.csv}", file=out)
+    _write_summary(args, res.checkpoint)
     return 0
 
 
@@ -96,11 +102,24 @@ def _run_single(args: argparse.Namespace, profile) -> int:  # noqa: ANN001
                 eval_every=args.eval_every, ddc_config=cfg, tensorboard=not args.no_tensorboard,
                 progress=progress_enabled(args))
     backend = env.unwrapped.sampler.quality.backend if hasattr(env.unwrapped.sampler, "quality") else "unknown"
+    out = text_stream(args.json)
     print(f"{args.algo} seed {args.seed}: held-out reward {res.final_reward:.4f} = "
           f"{res.final_reward / res.exact_reward:.3f} × Exact ({res.exact_reward:.4f}) "
-          f"[{backend} quality], {res.wall_s:.0f} s")
-    print(f"checkpoint: {res.checkpoint}\nlog: {res.csv}")
+          f"[{backend} quality], {res.wall_s:.0f} s", file=out)
+    print(f"checkpoint: {res.checkpoint}\nlog: {res.csv}", file=out)
+    _write_summary(args, res.checkpoint)
     return 0
+
+
+def _write_summary(args: argparse.Namespace, checkpoint) -> None:  # noqa: ANN001
+    """--json: the run's summary (the ``<algo>_seed<S>.json`` it wrote) plus ``reward_vs_exact``."""
+    import json
+
+    if args.json is None:
+        return
+    summary = json.loads(checkpoint.with_name(checkpoint.stem + ".json").read_text())
+    summary["reward_vs_exact"] = summary["final_reward"] / summary["exact_reward"]
+    write_json(summary, args.json)
 
 
 def _profile(path: str | None):  # noqa: ANN202

@@ -116,17 +116,9 @@ def _validate(args: argparse.Namespace) -> tuple[Any, float]:
 
 def _load_vce(profile: str | None, sc: Any) -> Any:
     """VCE on ``profile`` with the surrogate quality model, or the shipped default VCE."""
-    from mobigen.conditions.vce import load_default_vce
+    from mobigen.conditions.vce import load_default_vce, surrogate_vce
 
-    if profile is None:
-        return load_default_vce(sc)
-    from mobigen.conditions.config_table import config_table
-    from mobigen.conditions.quality_surrogate import SurrogateQuality
-    from mobigen.conditions.vce import VCE
-    from mobigen.system.profile import ProfileTable
-
-    table = config_table(ProfileTable.load(profile))
-    return VCE(table, SurrogateQuality(table=table), sc)
+    return load_default_vce(sc) if profile is None else surrogate_vce(sc, profile)
 
 
 def _decide(vce: Any, args: argparse.Namespace, sc: Any, up_mbps: float) -> tuple[Any, float, bool]:

@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from mobigen.conditions.benchmark_vce import PAPER_RAW_BYTES, PAPER_UNCOMPRESSED_BYTES
 from mobigen.errors import UserError
 
 SHOW_ALPHAS = (0.25, 0.5, 1.0)
@@ -28,10 +29,6 @@ TARGETS = (0.8, 0.9, 0.95, 0.99)
 """Fidelity targets of the codec comparison."""
 RAW_RGB24_BYTES = 512 * 512 * 3
 """Bytes of an uncompressed 512 x 512 24-bit image."""
-PAPER_RAW_BYTES = 335_000
-"""Sec. VI-B.3: raw image upload, ≈ 335 KB."""
-PAPER_UNCOMPRESSED_BYTES = 88_000
-"""Sec. VI-C.2: uncompressed visual conditions, ≈ 88 KB."""
 
 
 @dataclass(frozen=True)
@@ -165,7 +162,7 @@ def codec_comparison(root: Path, sample: list[Path], imgs: list[np.ndarray]) -> 
     import pandas as pd
 
     from mobigen.conditions import codec as codec_mod
-    from mobigen.conditions.profiler import profile_image
+    from mobigen.conditions.profiler import ROW_COLUMNS, profile_image
     from mobigen.scenario import ALPHAS, BETAS, CONDITIONS
 
     all_codecs = {c: codec_mod.CODECS for c in CONDITIONS}
@@ -173,7 +170,7 @@ def codec_comparison(root: Path, sample: list[Path], imgs: list[np.ndarray]) -> 
     for p, img in zip(sample, imgs):
         rows_all += profile_image(img, p.relative_to(root).as_posix(), conditions=CONDITIONS, alphas=ALPHAS,
                                   betas=BETAS, codecs=all_codecs)
-    fr = pd.DataFrame(rows_all, columns=["image", "condition", "alpha", "beta", "codec", "bytes", "fidelity", "extract_s"])
+    fr = pd.DataFrame(rows_all, columns=list(ROW_COLUMNS))
     means = fr.groupby(["condition", "codec", "alpha", "beta"])[["bytes", "fidelity"]].mean().reset_index()
     comp: dict[str, dict[str, Any]] = {}
     for c in CONDITIONS:
@@ -218,7 +215,8 @@ def format_extract_report(res: ExtractBench) -> str:
     raw = out["raw_image_bytes"]
     bad = raw["skipped"]
     lines = [f"raw 512x512 source image ({res.n_readable} files): JPEG q90 file {raw['jpeg_q90_file_mean'] / 1000:.1f} KB, "
-             f"PNG {raw['png_mean'] / 1000:.1f} KB, 24-bit raw {RAW_RGB24_BYTES / 1000:.1f} KB (paper: ≈ 335 KB)"
+             f"PNG {raw['png_mean'] / 1000:.1f} KB, 24-bit raw {RAW_RGB24_BYTES / 1000:.1f} KB "
+             f"(paper: ≈ {PAPER_RAW_BYTES / 1000:.0f} KB)"
              + (f"; skipped {len(bad)} unreadable file(s)" if bad else "")]
     ex = out["extract_s"]
     lines.append(f"\nextraction time per 512x512 image ({res.n_timed} images, warm, {res.threads} thread(s)):")
@@ -235,7 +233,7 @@ def format_extract_report(res: ExtractBench) -> str:
     lines.append(f"\n'uncompressed' condition (α=1, β=1, JPEG q95): mean over types "
                  f"{unc['jpeg_a1_b1_mean_over_types'] / 1000:.1f} KB "
                  f"({', '.join(f'{k} {v / 1000:.1f}' for k, v in unc['per_type'].items())}); "
-                 f"raw 24-bit {RAW_RGB24_BYTES / 1000:.0f} KB; paper ≈ 88 KB")
+                 f"raw 24-bit {RAW_RGB24_BYTES / 1000:.0f} KB; paper ≈ {PAPER_UNCOMPRESSED_BYTES / 1000:.0f} KB")
     lines.append(f"\ncodec comparison ({res.n_timed} images; least mean bytes over α×β reaching a mean fidelity; "
                  f"saving vs JPEG):")
     for c, per_target in out["codec_comparison"].items():

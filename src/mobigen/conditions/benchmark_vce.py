@@ -73,16 +73,11 @@ class VceBench:
 
 def build_vce(sc: Any, profile_path: str | Path) -> tuple[Any, Any, Any, float]:
     """The configuration table, surrogate quality model and VCE of ``profile_path``, and the seconds to build them."""
-    from mobigen.conditions.config_table import config_table
-    from mobigen.conditions.quality_surrogate import SurrogateQuality
-    from mobigen.conditions.vce import VCE
-    from mobigen.system.profile import ProfileTable
+    from mobigen.conditions.vce import surrogate_vce
 
     t0 = time.perf_counter()
-    table = config_table(ProfileTable.load(profile_path))
-    quality = SurrogateQuality(table=table)
-    vce = VCE(table, quality, sc)
-    return table, quality, vce, time.perf_counter() - t0
+    vce = surrogate_vce(sc, profile_path)
+    return vce.table, vce.quality, vce, time.perf_counter() - t0
 
 
 def draw_users(sc: Any, n: int, seed: int) -> list[User]:

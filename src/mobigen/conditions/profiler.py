@@ -24,7 +24,7 @@ from mobigen.conditions.extractors import NUM_THREADS, get_extractor
 from mobigen.conditions.fidelity import METRICS, fidelity
 from mobigen.conditions.images import ImageError, load_image, to_512
 from mobigen.scenario import ALPHAS, BETAS, CONDITIONS
-from mobigen.system.profile import ProfileTable
+from mobigen.system.profile import COLUMNS, ProfileTable
 
 log = logging.getLogger(__name__)
 
@@ -106,8 +106,8 @@ def profile_image(rgb: np.ndarray, image_id: str, *, conditions: Sequence[str], 
     return rows
 
 
-ROW_COLUMNS: tuple[str, ...] = ("image", "condition", "alpha", "beta", "codec", "bytes", "fidelity", "extract_s")
-"""The columns of ``profile_image``'s rows (``mobigen.system.profile.COLUMNS``)."""
+ROW_COLUMNS: tuple[str, ...] = tuple(COLUMNS)
+"""The columns of ``profile_image``'s rows, in order: the profile table's (``mobigen.system.profile.COLUMNS``)."""
 
 
 def profile_dataset(

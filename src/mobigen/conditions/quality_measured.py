@@ -24,10 +24,9 @@ interface (``SimilarityScorer`` / ``AlignmentScorer``).
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
-
 import logging
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable, Protocol, Sequence, runtime_checkable

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import functools
 import math
+import os
 from dataclasses import dataclass
 from typing import Callable
 
@@ -300,7 +301,7 @@ class VCE:
             byt = float(t.mean_bytes_by_codec[codec][c, a, b])
         qi, qt = float(fr.q_I[c, a, b]), float(fr.q_T[c, a, b])
         Q = omega_I * qi + (1.0 - omega_I) * qt  # eq. (1)
-        L = self.extraction_s(f_device) + self.reference_denoise_s(f_device) + 8.0 * byt / uplink_bps
+        L = self.extraction_s(f_device) + self.reference_denoise_s(f_device) + 8.0 * byt / uplink_bps  # eq. (2) + L²
         return VCEChoice(condition=condition, alpha=t.alphas[a], beta=t.betas[b], codec=codec, expected_bytes=byt,
                          q_I=qi, q_T=qt, utility=Q - self.eta * L, quality_backend=self.quality_backend,
                          feasible=bool(qoe_threshold <= Q and L <= self.latency_threshold_s))
@@ -315,13 +316,18 @@ class VCE:
         level_index(tuple(self.scenario.betas), beta, "beta")
 
 
-@functools.lru_cache(maxsize=4)
-def _default_vce(scenario: Scenario) -> VCE:
+def surrogate_vce(scenario: Scenario, profile_path: str | os.PathLike[str]) -> VCE:
+    """VCE on the profile table at ``profile_path`` with the surrogate quality model fitted to it
+    (``vce.table``, ``vce.quality``); ``load_default_vce`` is this on the shipped profile, cached."""
     from mobigen.conditions.quality_surrogate import SurrogateQuality
 
-    profile = ProfileTable.load(default_profile_path())
-    table = config_table(profile)
+    table = config_table(ProfileTable.load(profile_path))
     return VCE(table, SurrogateQuality(table=table), scenario)
+
+
+@functools.lru_cache(maxsize=4)
+def _default_vce(scenario: Scenario) -> VCE:
+    return surrogate_vce(scenario, default_profile_path())
 
 
 def load_default_vce(scenario: Scenario) -> VCE:

@@ -130,8 +130,8 @@ def edge_cap(w: np.ndarray, d1: float, budget: float) -> int:
     K, n_e = w.shape
     full_cap = K * (n_e - 1)
     b = int(min(full_cap, math.floor(budget + 1e-9)))
-    if d1 <= 0.0 or b >= full_cap:
-        return full_cap
+    if d1 <= 0.0 or full_cap <= 3 * max(b, 1):
+        return full_cap  # no penalty past B, or too little to cut for the bound's own cost (small K)
     steps = np.arange(n_e, dtype=float)
     mu = d1 * _PRICE_FRACTIONS  # (M,), all < δ₁; the last is δ₁(1 − 1/256)
     mu = np.append(mu, d1)  # δ₁ itself: only for the incumbent and bound (a)

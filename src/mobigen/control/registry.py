@@ -153,8 +153,8 @@ def resolve_controller(name: str, scenario: Scenario | str = "paper", *, checkpo
     if why is not None:
         return KFallback(ctrl, ExactController(), reason=why), why
     if not _fits(ctrl, sc.num_users, sc.steps_min, sc.steps_max):
-        why = (f"{ctrl.name} was trained for K = {ctrl.K} (T {getattr(ctrl, 'steps_min', '?')}.."
-               f"{getattr(ctrl, 'steps_max', '?')}); scenario '{sc.name}' has K = {sc.num_users} "
+        rng = f" (T {ctrl.steps_min}..{ctrl.steps_max})" if hasattr(ctrl, "steps_min") else ""
+        why = (f"{ctrl.name} was trained for K = {ctrl.K}{rng}; scenario '{sc.name}' has K = {sc.num_users} "
                f"(T {sc.steps_min}..{sc.steps_max})")
         return KFallback(ctrl, ExactController(), reason=why), why
     return ctrl, None  # fits (a slot of another K raises validate.SlotSizeError; the server labels its fallback)

@@ -104,6 +104,12 @@ class MethodBuilder:
         if why is not None:
             return ctrl, self._note_fallback(name, ctrl, scenario, why)
         self._note_off_scenario(name, ctrl, scenario)
+        meta = getattr(ctrl, "meta", None)
+        if isinstance(meta, dict) and meta.get("algo") == "ddc-set":  # say which DDC ran (issue 10)
+            self.notes.setdefault(f"{name}-variant", (
+                f"{name.upper()} is the set-structured DDC (control.ddc_set, one checkpoint for every K and scenario, "
+                f"trained on K {meta.get('mixture', {}).get('k_min', '?')}..{meta.get('mixture', {}).get('k_max', '?')}"
+                f"; ran as itself at every point), not the paper's flat K = 5 DDC (ddc-flat)"))
         return ctrl, None
 
     def _note_fallback(self, name: str, ctrl: Any, scenario: Scenario, why: str) -> RanAs:
@@ -123,10 +129,11 @@ class MethodBuilder:
         return RanAs(controller="exact", reason=f"scenario '{scenario.name}': {why}")
 
     def _note_off_scenario(self, name: str, ctrl: Any, scenario: Scenario) -> None:
-        """Note a checkpoint used as is on another scenario than it was trained on."""
+        """Note a fixed-K checkpoint used as is on another scenario than it was trained on (a controller without a
+        fixed K, such as the set-structured DDC, takes the scenario's numbers as inputs: nothing to note)."""
         meta = getattr(ctrl, "meta", None)
         trained = meta.get("scenario") if isinstance(meta, dict) else None
-        if not isinstance(trained, dict) or getattr(ctrl, "primary", None) is not None:
+        if not isinstance(trained, dict) or getattr(ctrl, "primary", None) is not None or not hasattr(ctrl, "K"):
             return
         mine = {k: v for k, v in scenario.to_dict().items() if k not in ("name", "num_users")}
         theirs = {k: v for k, v in trained.items() if k not in ("name", "num_users")}

@@ -8,7 +8,7 @@ figure can be redrawn from a saved ``results.json`` without rerunning anything.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 
@@ -138,6 +138,14 @@ def fig11a_latency(summaries: Mapping[str, Mapping[str, float]], labels: Mapping
             if np.isfinite(v):
                 ax.text(xi + 0.12, v, f"{v:.1f}", va="center", fontsize=7)
         top = max(top, float(np.nanmax(serial)))
+    batched = np.array([summaries[k].get("round_latency_batched_s", np.nan) for k in keys], dtype=float)
+    if np.isfinite(batched).any():  # beyond the paper: a batching edge (system.batching's batch-time curve)
+        ax.scatter(x, batched, marker="^", s=30, facecolors="none", edgecolors="tab:red", zorder=3,
+                   label="round latency, batched edge (beyond the paper)")
+        for xi, v in zip(x, batched):
+            if np.isfinite(v):
+                ax.text(xi - 0.12, v, f"{v:.1f}", va="center", ha="right", fontsize=7, color="tab:red")
+        top = max(top, float(np.nanmax(batched)))
     ax.set_xticks(x, [labels.get(k, k) for k in keys], fontsize=8)
     ax.set_ylabel("mean latency per request (s)" if not np.isfinite(serial).any() else
                   "latency (s): bars = mean per request")
@@ -148,6 +156,9 @@ def fig11a_latency(summaries: Mapping[str, Mapping[str, float]], labels: Mapping
     note = ("" if not np.isfinite(serial).any() else
             " Diamonds (beyond the paper: eq. 6 has no edge queueing): mean over slots of the last user's completion when "
             "the slot closes at the last upload and the edge denoises the users one after another in arrival order.")
+    if np.isfinite(batched).any():
+        note += (" Triangles (beyond the paper): the same with an edge that batches the users' steps, each batched step "
+                 "timed by the batch-time curve (system.batching; origin in the report).")
     _caption(fig, f"Latency from the system model (eqs. 2, 6, 7). {_backend_note(backend)} chose the steps.{note} {caption}")
     return _save(fig, out)
 
@@ -277,5 +288,39 @@ def fig15a_families(ours: Mapping[str, float] | None, families: Sequence[tuple[s
     ax.legend(fontsize=7.5, loc="upper left")
     ax.set_title("Fig. 15(a). Performance comparison across the different T2I models.", fontsize=10)
     fig.subplots_adjust(bottom=0.21, top=0.9)
+    _caption(fig, f"{_backend_note(backend)}. {caption}")
+    return _save(fig, out)
+
+
+_ME_STYLE = {1: "-", 2: "--", 4: ":"}
+_ME_COLOR = {"fast": "C4", "best-channel": "C1", "least-loaded": "C2", "random": "C0", "fast+ddc": "C3"}
+
+
+def fig_multiedge(points: Sequence[Mapping[str, Any]], out: str | Path, *, backend: str, caption: str) -> Path:
+    """Beyond the paper (issue 11): satisfaction and round latency vs users for M edges and each association
+    policy, with 95% intervals (``experiments.multiedge.run_sweep`` points as dicts)."""
+    plt = _plt()
+    fig, axes = plt.subplots(1, 2, figsize=(11.0, 4.8))
+    series: dict[tuple[int, str], list[Mapping[str, Any]]] = {}
+    for p in points:
+        series.setdefault((int(p["edges"]), str(p["policy"])), []).append(p)
+    for (M, policy), pts in sorted(series.items()):
+        pts = sorted(pts, key=lambda q: q["users"])
+        x = np.array([q["users"] for q in pts])
+        label = f"M = {M}" + ("" if M == 1 else f", {policy}")
+        kw = {"color": "k" if M == 1 else _ME_COLOR.get(policy), "linestyle": _ME_STYLE.get(M, "-.")}
+        for ax, key in ((axes[0], "satisfaction"), (axes[1], "round_latency_s")):
+            mean = np.array([q[key]["mean"] for q in pts])
+            err = np.array([[q[key]["mean"] - q[key]["lo"] for q in pts], [q[key]["hi"] - q[key]["mean"] for q in pts]])
+            ax.errorbar(x, mean, yerr=err, marker="o", markersize=3, capsize=2, label=label, **kw)
+    axes[0].set_ylabel(f"satisfaction rate ({backend})")
+    axes[0].set_ylim(0, 1.05)
+    axes[1].set_ylabel("round latency max_k L_k (s)")
+    for ax in axes:
+        ax.set_xlabel("number of users")
+        ax.grid(alpha=0.3)
+    axes[0].legend(fontsize=6.5, ncol=2)
+    fig.suptitle("Beyond the paper: many edges — association policy, then the exact per-edge DP", fontsize=10)
+    fig.subplots_adjust(bottom=0.25, top=0.9, wspace=0.25)
     _caption(fig, f"{_backend_note(backend)}. {caption}")
     return _save(fig, out)

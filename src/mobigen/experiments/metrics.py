@@ -8,6 +8,8 @@ downlink, local denoising (eqs. 6-7). 1 KB = 1000 bytes.
 Beyond the paper: ``serial_edge_completion`` re-times a slot with an edge that denoises its users one
 after another (as a real edge GPU and ``serving/worker.py``'s single FIFO worker do); the paper's eq. (6)
 charges each user ε₀⌊o_kT_k⌋/f_E as if the edge served every user at once, i.e. it has no edge queueing.
+``SlotRecord.latency_batched_s`` re-times it with an edge that batches the users' steps
+(``system.batching``: a batch-time curve, measured by ``mobigen bench edge`` or given in the scenario).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from mobigen.system import Decision, Slot, SlotOutcome, transfer_time_s
+from mobigen.system.batching import BatchTimeModel, batched_edge_completion
 
 LATENCY_PARTS: tuple[str, ...] = ("extraction_s", "uplink_s", "edge_s", "downlink_s", "local_s")
 """The five parts of Fig. 11(a), in the order of the request's life."""
@@ -109,6 +112,12 @@ class SlotRecord:
         (beyond the paper; see ``serial_edge_completion``) (s)."""
         return serial_edge_completion(self.extraction_s + self.uplink_s, self.edge_s, self.downlink_s, self.local_s,
                                       uses_edge=self.uses_edge, order=order)
+
+    def latency_batched_s(self, model: BatchTimeModel) -> np.ndarray:
+        """Completion time of each request when the edge batches the slot's users' steps (beyond the
+        paper; ``system.batching.batched_edge_completion`` with the batch-time curve of ``model``) (s)."""
+        return batched_edge_completion(self.extraction_s + self.uplink_s, self.edge_steps, self.downlink_s,
+                                       self.local_s, model=model, uses_edge=self.uses_edge)
 
 
 def account(
@@ -235,10 +244,11 @@ def serial_edge_completion(
     return done
 
 
-def records_frame(records: Iterable[SlotRecord]) -> pd.DataFrame:
-    """One row per request (slot, user)."""
+def records_frame(records: Iterable[SlotRecord], batch_model: BatchTimeModel | None = None) -> pd.DataFrame:
+    """One row per request (slot, user); with ``batch_model`` also ``latency_batched_s`` (beyond the paper)."""
     rows: list[pd.DataFrame] = []
     for r in records:
+        batched = {} if batch_model is None else {"latency_batched_s": r.latency_batched_s(batch_model)}
         rows.append(pd.DataFrame({
             "slot": np.full(r.K, r.slot_index), "user": np.arange(r.K), "condition": r.condition,
             "alpha": r.alpha, "beta": r.beta, "T": r.T, "edge_steps": r.edge_steps, "local_steps": r.local_steps,
@@ -249,7 +259,7 @@ def records_frame(records: Iterable[SlotRecord]) -> pd.DataFrame:
             "latency_serial_s": r.latency_serial_s("arrival"), "latency_serial_sjf_s": r.latency_serial_s("sjf"),
             "slot_reward": np.full(r.K, r.reward), "slot_repairs": np.full(r.K, r.repairs),
             "slot_hard_feasible": np.full(r.K, r.hard_feasible),
-        }))
+        } | batched))
     if not rows:
         raise ValueError("records: no slots to summarise")
     return pd.concat(rows, ignore_index=True)
@@ -264,6 +274,8 @@ def summarize(frame: pd.DataFrame, latency_threshold_s: float) -> dict[str, floa
     Beyond the paper (when the frame has the columns of ``records_frame``): ``latency_serial_s`` and
     ``round_latency_serial_s`` are the same two means with a serial edge (``serial_edge_completion``,
     arrival order, as the live server runs them); ``*_sjf_s`` with shortest-edge-job-first.
+    ``latency_batched_s`` / ``round_latency_batched_s`` (when the frame has the column: ``records_frame``
+    with a ``batch_model``) with a batching edge (``system.batching``).
     """
     if len(frame) == 0:
         raise ValueError("frame: no requests to summarise")
@@ -289,7 +301,7 @@ def summarize(frame: pd.DataFrame, latency_threshold_s: float) -> dict[str, floa
     }
     for part in LATENCY_PARTS:
         out[part] = float(frame[part].mean())
-    for col in ("latency_serial_s", "latency_serial_sjf_s"):
+    for col in ("latency_serial_s", "latency_serial_sjf_s", "latency_batched_s"):
         if col in frame:
             out[col] = float(frame[col].mean())
             out["round_" + col] = float(per_slot[col].max().mean())

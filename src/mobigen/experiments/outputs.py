@@ -109,6 +109,12 @@ def _main_figures(out: Path, r: EvalResults, cfg: EvalConfig) -> dict[str, str]:
             title="Fig. 15(b). Impact of user numbers on the satisfaction rate where all users are computing "
                   "resource constrained.",
             backend=backend, caption=_sweep_caption(r, "fig15b", cfg.sweep_slots), with_latency=False))
+    if r.multiedge is not None:  # beyond the paper (issue 11)
+        me = r.multiedge
+        figs["Many edges"] = str(F.fig_multiedge(
+            [p.model_dump() for p in me.points], out / "multiedge_users.png", backend=me.quality_backend,
+            caption=f"Base {me.scenario}, {me.edges_kind} edge sites (C_E = 60 ε₀ each); {me.slots_per_point} slots "
+                    "per point, 95% Student-t intervals over slots; M = 1 needs no association."))
     return figs
 
 

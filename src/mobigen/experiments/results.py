@@ -14,6 +14,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
+from mobigen.experiments.multiedge_results import MultiEdgeSweep
+
 SCHEMA_VERSION = 1
 """Version of the ``results.json`` layout; raised whenever a field is renamed, removed or changes meaning."""
 
@@ -53,6 +55,10 @@ class PointSummary(_Frozen):
     """Beyond the paper: mean per-request latency with a serial edge, arrival order (s)."""
     round_latency_serial_s: float | None = None
     """Beyond the paper: mean over slots of the last completion with a serial edge, arrival order (s)."""
+    latency_batched_s: float | None = None
+    """Beyond the paper: mean per-request latency with a batching edge (``system.batching``) (s)."""
+    round_latency_batched_s: float | None = None
+    """Beyond the paper: mean over slots of the last completion with a batching edge (s)."""
     quality_backend: str
     """Quality model behind the quality numbers ("surrogate": calibrated model, not generated images)."""
 
@@ -202,6 +208,8 @@ class Meta(_Frozen):
     """Quality model behind every quality number."""
     controller_notes: dict[str, str]
     """Where a controller ran as something else or on another scenario than it was trained for: key → sentence."""
+    edge_batch_curve: str | None = None
+    """Origin of the batch-time curve behind the batched-edge latency view (``system.batching``; None: no view)."""
 
 
 class EvalResults(_Frozen):
@@ -225,6 +233,8 @@ class EvalResults(_Frozen):
     """Fig. 14: users sweep on the main scenario."""
     fig15b: Sweep | None = None
     """Fig. 15(b): users sweep on the low-end scenario."""
+    multiedge: MultiEdgeSweep | None = None
+    """Beyond the paper (issue 11): M edges, association policies, users sweep."""
     runtime: Runtime
     """Wall-clock measurements."""
 

@@ -21,6 +21,8 @@ import pandas as pd
 from mobigen.experiments.builder import MethodBuilder, low_end, sweep_scenario
 from mobigen.experiments.methods import METHOD_KEYS, Method
 from mobigen.experiments.metrics import per_user, records_frame, summarize
+from mobigen.experiments.multiedge import run_sweep as run_multiedge_sweep
+from mobigen.experiments.multiedge_results import MultiEdgeSweep
 from mobigen.experiments.results import (
     Diagnostics,
     EvalResults,
@@ -34,12 +36,16 @@ from mobigen.experiments.results import (
     SweepPoint,
 )
 from mobigen.scenario import Scenario, resolve
+from mobigen.system.batching import BatchTimeModel
 
 log = logging.getLogger(__name__)
 
-EXPERIMENTS: tuple[str, ...] = ("main", "fig12a", "fig12b", "fig14", "fig15b")
+EXPERIMENTS: tuple[str, ...] = ("main", "fig12a", "fig12b", "fig14", "fig15b", "multiedge")
 """The parts of an evaluation, in the order they run."""
-_SWEEP_OFFSET = {"fig12a": 1_000_003, "fig12b": 2_000_003, "fig14": 3_000_017, "fig15b": 4_000_037}
+_SWEEP_OFFSET = {"fig12a": 1_000_003, "fig12b": 2_000_003, "fig14": 3_000_017, "fig15b": 4_000_037,
+                 "multiedge": 5_000_011}
+MULTIEDGE_SLOTS = {False: 8, True: 3}
+"""Slots per point of the multi-edge sweep (full, quick): few, it runs inside the ≤ 60 s evaluation."""
 
 
 @dataclass(frozen=True)
@@ -103,8 +109,15 @@ def run_methods(methods: list[Method], n_slots: int, seed: int, *, progress: boo
                 bar.update(1)
     finally:
         bar.close()
-    frames = {k: records_frame(v) for k, v in records.items()}
+    model = _batch_model(methods)  # beyond the paper: the batched-edge latency view
+    frames = {k: records_frame(v, batch_model=model) for k, v in records.items()}
     return frames, {k: 1000.0 * v / n_slots for k, v in decide_s.items()}
+
+
+def _batch_model(methods: list[Method]) -> BatchTimeModel | None:
+    """The batch-time model (``system.batching``) of the methods' scenario; None without a scenario."""
+    sc = getattr(methods[0].sampler, "scenario", None) if methods else None
+    return BatchTimeModel.from_scenario(sc) if isinstance(sc, Scenario) else None
 
 
 @contextlib.contextmanager
@@ -156,6 +169,7 @@ class _Parts:
     semgen_dqn: SemGenTable | None = None
     ablations: dict[str, dict[str, PointSummary]] = field(default_factory=dict)
     sweeps: dict[str, Sweep] = field(default_factory=dict)
+    multiedge: MultiEdgeSweep | None = None
     frames: dict[str, pd.DataFrame] = field(default_factory=dict)
     decide_ms: dict[str, float] = field(default_factory=dict)
     backend: str = "unknown"
@@ -184,6 +198,9 @@ def evaluate(config: EvalConfig, *, progress: bool = True, builder: MethodBuilde
                 _run_main(parts, builder, sc, config, progress)
             elif stage in ("fig12a", "fig12b"):
                 _run_ablation(parts, stage, builder, sc, config, progress)
+            elif stage == "multiedge":  # beyond the paper (issue 11)
+                parts.multiedge = run_multiedge_sweep(sc, slots=MULTIEDGE_SLOTS[config.quick],
+                                                      seed=_sweep_seed(config.seed, stage, 0))
             else:
                 _run_sweep(parts, stage, builder, sc, config, progress)
             timings[stage] = time.perf_counter() - t0
@@ -248,10 +265,11 @@ def _run_sweep(parts: _Parts, stage: str, builder: MethodBuilder, sc: Scenario, 
 def _assemble(parts: _Parts, config: EvalConfig, sc: Scenario, builder: MethodBuilder, runtime: Runtime) -> EvalResults:
     """The frozen results of the parts that ran."""
     meta = Meta(config=asdict(config), scenario=sc.to_dict(), quality_backend=parts.backend,
-                controller_notes=dict(builder.notes))
+                controller_notes=dict(builder.notes), edge_batch_curve=BatchTimeModel.from_scenario(sc).origin)
     return EvalResults(meta=meta, methods=parts.methods, per_user=parts.per_user, semgen_dqn=parts.semgen_dqn,
                        fig12a=parts.ablations.get("fig12a"), fig12b=parts.ablations.get("fig12b"),
-                       fig14=parts.sweeps.get("fig14"), fig15b=parts.sweeps.get("fig15b"), runtime=runtime)
+                       fig14=parts.sweeps.get("fig14"), fig15b=parts.sweeps.get("fig15b"),
+                       multiedge=parts.multiedge, runtime=runtime)
 
 
 def _low_end(sc: Scenario) -> Scenario:

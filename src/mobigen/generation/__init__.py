@@ -6,4 +6,7 @@ Modules (import them directly; this package imports nothing heavy on its own):
 - ``denoise``: prompt encoding, z_T, ``denoise`` over a slice [start, end) of a T-step schedule, VAE decode.
 - ``wire``: the versioned downlink message (fp32 / fp16 / q8zstd latent, or png / jpeg / webp image).
 - ``split``: ``edge_run`` and ``device_run``, the two halves of one distributed generation.
+- ``batched``: ``BatchedDenoiser``, one denoiser forward per step for several users' slices (continuous
+  batching on the edge, issue 14).
+- ``benchmark`` / ``edge_benchmark``: ``mobigen bench split`` and ``mobigen bench edge``.
 """

@@ -101,6 +101,28 @@ class _Member:
         return self.step >= self.spec.end
 
 
+@dataclass(frozen=True)
+class _Group:
+    """The rows of one condition type: one ControlNet forward."""
+
+    condition_type: str
+    rows: slice
+    text: torch.Tensor
+    cond: torch.Tensor
+    extra: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class _Layout:
+    """The batch's inputs that stay fixed while its membership does (keyed by the members' keys)."""
+
+    key: tuple[int, ...]
+    groups: list[_Group]
+    text: torch.Tensor
+    extra: dict[str, Any]
+    scale: torch.Tensor | None
+
+
 class BatchedDenoiser:
     """Continuous batching of denoising slices over one set of components (module docstring)."""
 
@@ -112,6 +134,7 @@ class BatchedDenoiser:
         self._members: dict[int, _Member] = {}
         self._keys = itertools.count()
         self._shape: tuple[int, ...] | None = None
+        self._cached: _Layout | None = None
 
     # ---- membership ------------------------------------------------------------------------------
     @property
@@ -179,16 +202,40 @@ class BatchedDenoiser:
         live = [m for m in self._members.values() if not m.done]
         if not live:
             return 0
-        live.sort(key=lambda m: m.spec.condition_type)  # each ControlNet's rows contiguous
+        live.sort(key=lambda m: (m.spec.condition_type, m.key))  # each ControlNet's rows contiguous
+        lay = self._layout(live)  # the inputs fixed while the membership stays
         z_in, t_in = self._model_inputs(live)  # 1. per-row inputs
-        down, mid = self._controlnet_residuals(live, z_in, t_in)  # 2. one ControlNet forward per type
-        text = torch.cat([m.text for m in live])
-        extra = self._added_conditioning(live)
-        eps = self.components.denoiser(z_in, t_in, encoder_hidden_states=text,  # 3. one denoiser forward
+        down, mid = self._controlnet_residuals(lay, z_in, t_in)  # 2. one ControlNet forward per type
+        eps = self.components.denoiser(z_in, t_in, encoder_hidden_states=lay.text,  # 3. one denoiser forward
                                        down_block_additional_residuals=down, mid_block_additional_residual=mid,
-                                       return_dict=False, **extra)[0].to(torch.float32)
+                                       return_dict=False, **lay.extra)[0].to(torch.float32)
         self._scheduler_updates(live, eps)  # 4. each member's own scheduler step
         return len(live)
+
+    def _layout(self, live: list[_Member]) -> "_Layout":
+        """The stacked prompt states, condition images, SDXL extras and ControlNet scales of ``live``,
+        rebuilt only when the membership changes (a 512² condition per row is worth not copying each step)."""
+        key = tuple(m.key for m in live)
+        if self._cached is not None and self._cached.key == key:
+            return self._cached
+        c = self.components
+        groups: list[_Group] = []
+        row = 0
+        for ctype in dict.fromkeys(m.spec.condition_type for m in live):
+            members = [m for m in live if m.spec.condition_type == ctype]
+            n = sum(m.rows for m in members)
+            groups.append(_Group(ctype, slice(row, row + n), torch.cat([m.text for m in members]),
+                                 torch.cat([m.cond for m in members]), self._added_conditioning(members)))
+            row += n
+        scale = None
+        if any(float(m.spec.controlnet_scale) != 1.0 for m in live):
+            # float32 scales, the product cast back: a half-precision residual times a Python-float scale
+            # is computed in float and rounded once, so is this (a half-precision scale would round twice)
+            scale = torch.cat([torch.full((m.rows,), float(m.spec.controlnet_scale)) for m in live])
+            scale = scale.to(device=c.device)[:, None, None, None]
+        text = groups[0].text if len(groups) == 1 else torch.cat([g.text for g in groups])
+        self._cached = _Layout(key, groups, text, self._added_conditioning(live), scale)
+        return self._cached
 
     def _model_inputs(self, live: list[_Member]) -> tuple[torch.Tensor, torch.Tensor]:
         """The stacked scaled model inputs (network dtype) and the per-row timesteps (B,)."""
@@ -204,36 +251,23 @@ class BatchedDenoiser:
             t_in = t_in.to(torch.float32)
         return torch.cat(zs), t_in.to(self.components.device)
 
-    def _controlnet_residuals(self, live: list[_Member], z_in: torch.Tensor, t_in: torch.Tensor
+    def _controlnet_residuals(self, lay: "_Layout", z_in: torch.Tensor, t_in: torch.Tensor
                               ) -> tuple[list[torch.Tensor], torch.Tensor]:
         """ControlNet residuals of every row, each row scaled by its member's ControlNet scale."""
         c = self.components
-        groups: list[tuple[str, list[_Member]]] = []
-        for m in live:
-            if groups and groups[-1][0] == m.spec.condition_type:
-                groups[-1][1].append(m)
-            else:
-                groups.append((m.spec.condition_type, [m]))
         downs: list[list[torch.Tensor]] = []
         mids: list[torch.Tensor] = []
-        row = 0
-        for ctype, members in groups:
-            n = sum(m.rows for m in members)
-            sl = slice(row, row + n)
-            row += n
-            extra = self._added_conditioning(members)
-            d, md = c.controlnet(ctype)(z_in[sl], t_in[sl], encoder_hidden_states=torch.cat([m.text for m in members]),
-                                        controlnet_cond=torch.cat([m.cond for m in members]), conditioning_scale=1.0,
-                                        return_dict=False, **extra)
+        for g in lay.groups:
+            d, md = c.controlnet(g.condition_type)(z_in[g.rows], t_in[g.rows], encoder_hidden_states=g.text,
+                                                   controlnet_cond=g.cond, conditioning_scale=1.0,
+                                                   return_dict=False, **g.extra)
             downs.append(list(d))
             mids.append(md)
-        scale = torch.cat([torch.full((m.rows,), float(m.spec.controlnet_scale)) for m in live])
-        # float32 scales, the product cast back: a half-precision residual times a Python-float scale
-        # is computed in float and rounded once, so is this (a half-precision scale would round twice)
-        scale = scale.to(device=c.device)[:, None, None, None]
-        down = [(torch.cat(parts) * scale).to(c.dtype) for parts in zip(*downs)]
-        mid = (torch.cat(mids) * scale).to(c.dtype)
-        return down, mid
+        down = [parts[0] if len(parts) == 1 else torch.cat(parts) for parts in zip(*downs)]
+        mid = mids[0] if len(mids) == 1 else torch.cat(mids)
+        if lay.scale is None:
+            return down, mid  # x · 1.0 = x: what diffusers computes at scale 1
+        return [(r * lay.scale).to(c.dtype) for r in down], (mid * lay.scale).to(c.dtype)
 
     def _added_conditioning(self, members: list[_Member]) -> dict[str, Any]:
         """SDXL's pooled text and size ids, stacked (nothing for SD1.5/2.1)."""

@@ -297,7 +297,7 @@ def run_split_bench(cfg: SplitBenchConfig, comps: Components | None = None) -> d
     timing = time_split_vs_monolithic(run, k_mid)
     gen_img_bytes = {f: len(encode_image(mono_img, total_steps=cfg.steps, seed=cfg.seed, condition_type=cfg.condition,
                                          scheduler_config=comps.scheduler_config, fmt=f))
-                     for f in ("png", "jpeg", "webp")}
+                     for f in IMAGE_FORMATS}
     return {
         "bench": "split",
         "components": {"kind": "tiny-random" if tiny else "real", "source": comps.source, "family": comps.family,
@@ -339,7 +339,7 @@ def format_split_table(r: dict[str, Any]) -> str:
     ib = r["image_bytes_dreambooth"]
     if "png" in ib:
         lines.append(f"final-image message on {ib['source']}:")
-        for f in ("png", "jpeg", "webp"):
+        for f in IMAGE_FORMATS:
             lines.append(f"  {f:<5} mean {ib[f]['mean'] / 1000:8.1f} KB  (x{ib[f]['vs_paper_350KB']:.2f} of the paper's 350 KB)")
     else:
         lines.append(f"final-image bytes: {ib['source']}")

@@ -11,10 +11,18 @@ Layout (one concept per module):
 | ``limits`` | ASGI body-size limit enforced before parsing |
 | ``batcher`` | ``SlotBatcher``: a slot closes at K requests or when its window ends |
 | ``slotting`` | ``build_slot``: live requests → ``system.Slot`` |
-| ``worker`` | ``DenoiseWorker``: the one edge denoising queue, off the event loop |
+| ``capacity`` | backpressure: bounded queues, 503 + Retry-After, "cannot be served in time" (before a request joins a slot) |
+| ``decision`` | ``SlotDecider``: slot → controller → guard (11)-(13) → evaluation, off the event loop; a breaking request fails alone |
+| ``jobs`` | the edge's denoising work as plain data (``EdgeJob``, ``TakeOverJob``): the same job runs in a thread or on a Ray replica |
+| ``pool`` | ``WorkerPool``: N denoise-worker replicas (accounting, re-run of a dead replica's jobs, shutdown); ``EmbeddedWorkerPool`` (threads) |
+| ``worker`` | ``DenoiseWorker``: one replica's denoising queue (continuous batching: ``batched_worker``), off the event loop |
+| ``completion`` | ``CompletionTracker``: budget ledgers (12), completion deadlines, take-overs, final statuses |
+| ``ray`` | the same app as a Ray Serve application: FastAPI ingress + N ``DenoiseReplica`` s (``mobigen serve --engine ray``) |
+| ``batched_worker`` | ``EdgeStepJob`` and ``BatchedEdgeRunner``: a worker's continuous batching of edge shares |
 | ``splitrun`` | ``SplitRunner``: edge / device halves of the split denoising (eqs. 4-5) |
 | ``records`` | request statuses (nothing is dropped silently) |
-| ``edge`` | ``EdgeService``: decide (controller + guard), denoise, deadlines, take-over, shutdown |
+| ``edge`` | ``EdgeService``: one request's life, assembling the parts above (the embedded and Ray engines share it) |
+| ``service_error`` | ``ServiceError``: an HTTP status + the one error shape, raised by any part |
 | ``metrics`` | Prometheus metrics on a per-app registry |
 | ``shaping`` | token-bucket pacing at B↑ / B↓ (eqs. 2, 6, 7 transfer terms) |
 | ``errors`` | the one error shape ``{error, detail}`` and the handlers that give it to every failure |

@@ -25,7 +25,7 @@ import numpy as np
 from pydantic import ValidationError
 from python_multipart.multipart import parse_options_header
 
-from mobigen.serving.edge import ServiceError
+from mobigen.serving.service_error import ServiceError
 from mobigen.serving.errors import validation_message
 from mobigen.serving.schemas import GenerateMeta
 from mobigen.serving.settings import ServerSettings

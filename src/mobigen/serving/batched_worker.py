@@ -60,7 +60,8 @@ class EdgeStepJob:
         """Whether the batched path can run it: a UNet family and at least one edge step."""
         from mobigen.generation.components import FLOW_FAMILIES
 
-        return self.edge_steps > 0 and self.runner.components.family not in FLOW_FAMILIES
+        components = getattr(self.runner, "components", None)  # a runner without components runs serially
+        return self.edge_steps > 0 and components is not None and components.family not in FLOW_FAMILIES
 
     def member(self) -> Any:
         """The job's slice for ``BatchedDenoiser.add``: the inputs ``generation.split.edge_run`` builds."""

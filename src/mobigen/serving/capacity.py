@@ -10,10 +10,12 @@ and before it is recorded. It refuses, never queues without bound:
 3. ``cannot_fit_budget`` (422): the device cannot run the scenario's fewest steps T_min within its
    own budget C_k (13), and the steps left for the edge exceed a whole slot's edge budget C_E/ε₀
    (12): no slot can ever serve it within its constraints;
-4. ``edge_saturated`` (503 + Retry-After): the request needs edge steps (as in 3) and the edge's
-   backlog, at the measured seconds per step over the live replicas, plus the slot window, would
-   keep it waiting longer than ``max_wait_s`` (default the scenario's latency threshold L̃, eq. 15):
-   it cannot be served in time, so it is told now instead of being answered late.
+4. ``edge_saturated`` (503 + Retry-After): the request needs edge steps (as in 3), the edge has a
+   backlog, and that backlog plus its own steps, at the measured seconds per step over the live
+   replicas, would keep it waiting longer than ``max_wait_s`` (default the scenario's latency
+   threshold L̃, eq. 15): it cannot be served in time, so it is told now instead of being answered
+   late. An idle edge never refuses on time alone: on hardware slower than the scenario's model
+   (tiny components on a CPU) every request would exceed L̃, and refusing them all helps nobody.
 
 Retry-After is the estimated time until the backlog has drained below the limit (whole seconds, ≥ 1).
 """
@@ -38,7 +40,7 @@ class CapacityLimits:
     max_wait_s: float
     """Longest estimated wait for the edge a request that needs edge steps may face (s)."""
     slot_window_s: float
-    """The slot window: every request may wait this long for its slot to close (s)."""
+    """The slot window (s): the Retry-After of a refusal when no step time has been measured yet."""
     steps_min: int
     """T_min, the fewest denoising steps of any decision (steps)."""
     eps0_flops: float
@@ -88,15 +90,17 @@ class CapacityGate:
                                f"{lim.steps_min - need} of the {lim.steps_min} fewest steps (T_min), and the "
                                f"{need} left exceed a whole slot's edge budget C_E/ε₀ = {lim.edge_budget_steps:g} "
                                "steps (12): no slot can serve this request")
+        if pool.backlog_steps <= 0:
+            return  # 4 needs work ahead of it: an idle edge serves it at its own pace, however slow the hardware
         eta = pool.estimated_wait_s(extra_steps=need)
-        if eta is not None and eta + lim.slot_window_s > lim.max_wait_s:  # 4
+        if eta is not None and eta > lim.max_wait_s:  # 4
             raise ServiceError(503, "edge_saturated",
                                f"refused: this request needs at least {need} edge steps (its device budget covers "
                                f"{lim.steps_min - need} of T_min = {lim.steps_min}) and the edge's backlog of "
                                f"{pool.backlog_steps} steps on {pool.n_live} worker(s) would delay them "
-                               f"~{eta + lim.slot_window_s:.2f} s, past the {lim.max_wait_s:g} s it may wait "
+                               f"~{eta:.2f} s, past the {lim.max_wait_s:g} s it may wait "
                                "(the latency threshold L̃ unless set); retry later",
-                               headers=retry_after(eta + lim.slot_window_s - lim.max_wait_s))
+                               headers=retry_after(eta - lim.max_wait_s))
 
 
 __all__ = ["CapacityGate", "CapacityLimits", "retry_after"]

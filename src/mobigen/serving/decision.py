@@ -63,11 +63,16 @@ class SlotDecision:
 
 
 def default_controller(name: str, scenario: Scenario, seed: int) -> Any:
-    """The controller named ``name`` from ``control.registry.make_controller`` (learned policies load
-    their shipped checkpoints and fall back to Exact for a K they were not trained for)."""
-    from mobigen.control.registry import make_controller
+    """The controller named ``name`` from ``control.registry.resolve_controller`` (learned policies load
+    their shipped checkpoints; one that does not fit the scenario answers with Exact, and every reply's
+    ``controller`` says so)."""
+    from mobigen.control.registry import resolve_controller
 
-    return make_controller(name, scenario, seed=seed)
+    ctrl, why = resolve_controller(name, scenario, seed=seed)
+    if why is not None:
+        logger.warning("controller %s does not fit scenario '%s' (%s): exact answers its slots", name, scenario.name,
+                       why)
+    return ctrl
 
 
 def default_quality_model(scenario: Scenario) -> Any:
@@ -113,8 +118,12 @@ class SlotDecider:
         """Step 1 of the module docstring."""
         slot = build_slot(list(requests), self.scenario, self.params, self.quality)
         controller_name = self.controller_name
+        n_fallback = getattr(self.controller, "n_fallback", None)  # control.registry.KFallback counts Exact's slots
         try:
             proposal = self.controller.decide(slot)
+            if n_fallback is not None and self.controller.n_fallback > n_fallback:
+                why = getattr(self.controller, "reason", None) or self.controller.slot_reason(slot)
+                controller_name = f"exact (fallback: {controller_name}: {why})"
         except ValueError as exc:  # e.g. a learned policy trained for another K: fall back to the optimum
             from mobigen.control.exact import ExactController
 

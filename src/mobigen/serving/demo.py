@@ -127,7 +127,7 @@ def _demo_settings(users: int, scenario: str, controller: str | None, slot_ms: f
     """The demo server's settings (port 0 on loopback, K = users); a bad value is a ValueError naming it."""
     from pydantic import ValidationError
 
-    from mobigen.serving.app import validation_message
+    from mobigen.serving.errors import validation_message
     from mobigen.serving.settings import DEFAULT_CONTROLLER, ServerSettings
 
     try:

@@ -1,12 +1,24 @@
-"""The edge server's logic (Fig. 5, right half), independent of HTTP.
+"""The edge server's logic (Fig. 5, right half), independent of HTTP: ``EdgeService``.
 
-One request's life: validated and decoded by the app → waits in the open slot (``SlotBatcher``) →
-the slot closes (K requests or the window) → ``build_slot`` → ``controller.decide(slot)`` →
-``guard`` (constraints 11-13) → the edge's ⌊o_k T_k⌋ steps in the one ``DenoiseWorker`` → the
-reply (latent for o_k < 1, image for o_k = 1) → for o_k < 1 the device must confirm completion
-by a deadline; if it does not, the edge runs the remaining steps itself when the slot's edge
-budget C_E allows, else the request is marked failed. Every request ends in a final status that
-``state()`` reports; none is dropped silently.
+One request's life, and the part that handles each step:
+
+1. the upload's fields are checked (``serving.admission``, in the route), then the edge's capacity
+   (``serving.capacity.CapacityGate``: bounded queues, 503 + Retry-After, a request that cannot be
+   served in time is told so);
+2. it is recorded (``serving.records``: a status from ``schemas.RequestStatus``) and waits in the
+   open slot (``serving.batcher.SlotBatcher``) until K requests are in or the window ends;
+3. the slot is decided off the event loop (``serving.decision.SlotDecider``: controller + guard
+   (11)-(13) + eqs. (1), (2), (6)-(8); a request that breaks the decision fails alone);
+4. each user's ⌊o_k T_k⌋ edge steps run as a ``serving.jobs.EdgeJob`` on the worker pool
+   (``serving.pool``: N replicas, in this process or on Ray Serve; a job whose replica died is run
+   again on another one);
+5. the reply (latent for o_k < 1, image for o_k = 1) is framed here (``_reply``);
+6. for o_k < 1 the device must confirm by a deadline, else the edge takes over the remaining steps
+   when the slot's edge budget C_E allows, or the request is marked failed
+   (``serving.completion.CompletionTracker``).
+
+Every request ends in a final status that ``state()`` reports; none is dropped silently. The
+embedded engine and the Ray engine share all of this; only the worker pool's transport differs.
 """
 
 from __future__ import annotations
@@ -14,80 +26,46 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import math
-import threading
 import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
-
-from mobigen.scenario import Scenario, resolve
-from mobigen.serving.batched_worker import EdgeStepJob
+from mobigen.scenario import resolve
 from mobigen.serving.batcher import BatcherClosed, SlotBatcher
+from mobigen.serving.capacity import CapacityGate, CapacityLimits, retry_after
+from mobigen.serving.completion import CompletionTracker
+from mobigen.serving.decision import (
+    SlotDecider,
+    SlotDecision,
+    UndecidableRequest,
+    default_controller,
+    default_quality_model,
+)
 from mobigen.serving.events import EventBus, RequestEvent, SlotEvent
+from mobigen.serving.jobs import EdgeJob
 from mobigen.serving.metrics import ServerMetrics
+from mobigen.serving.pool import EmbeddedWorkerPool, NoLiveWorker, WorkerPool
 from mobigen.serving.protocol import encode_result
 from mobigen.serving.records import RecordStore, RecordStoreFull, RequestRecord
-from mobigen.serving.schemas import (
-    CompleteBody,
-    DeviceProfile,
-    GenerateMeta,
-    RequestState,
-    RequestStatus,
-    ResultMeta,
-)
+from mobigen.serving.schemas import CompleteBody, GenerateMeta, RequestState, RequestStatus, ResultMeta
+from mobigen.serving.service_error import ServiceError
 from mobigen.serving.settings import ServerSettings
-from mobigen.serving.slotting import SlotRequest, build_slot
+from mobigen.serving.slotting import SlotRequest
 from mobigen.serving.splitrun import GenerationSpec, SplitRunner
-from mobigen.serving.worker import DenoiseWorker, JobResult, WorkerClosed
-from mobigen.system import Decision, SystemParams, evaluate_decision, transfer_time_s
+from mobigen.serving.worker import JobResult, WorkerClosed
+from mobigen.system import SystemParams, transfer_time_s
 
 logger = logging.getLogger(__name__)
 
-
-class ServiceError(Exception):
-    """A request the service answers with an HTTP error status and a clear message."""
-
-    def __init__(self, status_code: int, error: str, detail: str) -> None:
-        super().__init__(detail)
-        self.status_code = status_code
-        self.error = error
-        self.detail = detail
-
-
-class UndecidableRequest(ServiceError):
-    """A request whose values broke its slot's decision although they passed admission: it alone
-    fails (422) and its slot is decided again without it (defence in depth, issue 12)."""
-
-    def __init__(self, cause: BaseException) -> None:
-        super().__init__(422, "undecidable_request",
-                         f"the slot's decision failed on this request's values ({type(cause).__name__}: {cause}); "
-                         "the other users of its slot were served without it")
-
-
-@dataclass(frozen=True)
-class _SlotDecision:
-    """One decided slot: eqs. (1), (2), (6)-(8) evaluated for the guard's decision."""
-
-    slot: Any
-    """The system.Slot built from the requests."""
-    proposal: Decision
-    """The controller's decision, before the guard."""
-    decision: Decision
-    """The guard's decision (constraints 11-13)."""
-    feasible: bool
-    """Whether the guard found a decision satisfying (12)-(13)."""
-    outcome: Any
-    """system.evaluate_decision of ``decision``."""
-    controller_name: str
-    """The controller that decided (with the fallback noted)."""
+_SlotDecision = SlotDecision  # the name tests and older callers use
 
 
 @dataclass
 class _SlotItem:
+    """A request waiting in the open slot."""
+
     record: RequestRecord
     request: SlotRequest
     t_submit: float
@@ -98,6 +76,8 @@ class _SlotItem:
 
 @dataclass
 class _Assignment:
+    """One request's share of its decided slot (what ``_serve`` awaits)."""
+
     slot_id: int
     slot_size: int
     t_close: float
@@ -114,35 +94,11 @@ class _Assignment:
     """e_k = T_k (``Decision.full_offload``): the edge returns the image, eq. (7)."""
 
 
-@dataclass
-class _SlotLedger:
-    budget_steps: int
-    """⌊C_E / ε₀⌋, the slot's edge budget (steps)."""
-    used_steps: int
-    """Edge steps spent on this slot so far, take-overs included (steps)."""
-
-
-def default_controller(name: str, scenario: Scenario, seed: int) -> Any:
-    """The controller named ``name`` from ``control.registry.make_controller`` (learned policies load
-    their shipped checkpoints and fall back to Exact for a K they were not trained for)."""
-    from mobigen.control.registry import resolve_controller
-
-    ctrl, why = resolve_controller(name, scenario, seed=seed)
-    if why is not None:
-        logger.warning("controller %s does not fit scenario '%s' (%s): its slots are answered by exact, and every "
-                       "reply says so", name, scenario.name, why)
-    return ctrl
-
-
-def default_quality_model(scenario: Scenario) -> Any:
-    """The default quality model (``conditions.quality.make_quality_model``; surrogate unless configured)."""
-    from mobigen.conditions.quality import make_quality_model
-
-    return make_quality_model()
-
-
 class EdgeService:
-    """Slot batching, decisions, edge denoising, completion tracking and metrics for one server."""
+    """One edge: capacity, slots, decisions, the worker pool, completion tracking and metrics.
+
+    ``pool`` is the worker pool (default: ``EmbeddedWorkerPool`` with ``settings.workers`` threads;
+    the Ray engine passes a ``serving.ray.pool.RayWorkerPool``)."""
 
     def __init__(
         self,
@@ -152,42 +108,68 @@ class EdgeService:
         quality_model: Any = None,
         runner: SplitRunner | None = None,
         guard_fn: Any = None,
+        pool: WorkerPool | None = None,
     ) -> None:
         self.settings = settings
         self.scenario = resolve(settings.scenario)
         self.params = SystemParams.from_scenario(self.scenario)
-        self.controller = controller if controller is not None else default_controller(
-            settings.controller, self.scenario, settings.controller_seed)
         self.quality = quality_model if quality_model is not None else default_quality_model(self.scenario)
-        if guard_fn is None:
-            from mobigen.control.guard import guard as guard_fn
-        self.guard_fn = guard_fn
+        self.decider = SlotDecider(self.scenario, self.params, controller if controller is not None else
+                                   default_controller(settings.controller, self.scenario, settings.controller_seed),
+                                   self.quality, guard_fn)
         self.spec = GenerationSpec(settings.components, settings.components_seed, settings.image_size,
                                    settings.wire_mode, settings.image_format)
-        if settings.denoise == "run":
-            self.runner = runner if runner is not None else SplitRunner(self.spec)
-        else:
-            self.runner = None
+        # the weights load lazily: with the Ray engine they load in the worker replicas, never here
+        self.runner = (runner if runner is not None else SplitRunner(self.spec)) if settings.denoise == "run" else None
         self.metrics = ServerMetrics()
         self.events = EventBus()
         """In-process pub/sub of SlotEvent / RequestEvent (the web console subscribes)."""
         self.records = RecordStore(settings.record_ttl_s, settings.max_records)
-        self.worker = DenoiseWorker(max_batch=settings.edge_max_batch)  # edge shares batched (batched_worker)
+        self.pool: WorkerPool = pool if pool is not None else EmbeddedWorkerPool(
+            self.runner, settings.workers, max_batch=settings.edge_max_batch)
+        self.capacity = CapacityGate(CapacityLimits(
+            queue_limit=settings.queue_limit, max_edge_queue=settings.max_edge_queue,
+            max_wait_s=float(settings.max_wait_s or self.scenario.latency_threshold_s),
+            slot_window_s=settings.slot_ms / 1000.0, steps_min=self.params.steps_min, eps0_flops=self.params.eps0,
+            edge_budget_steps=self.params.edge_budget_steps))
         self.batcher: SlotBatcher | None = None
-        self.ledgers: dict[int, _SlotLedger] = {}
-        self._decide_lock = threading.Lock()
-        """Serialises slot decisions, which run off the event loop (``_decide_off_loop``)."""
-        self.deadline_s = float(settings.completion_deadline_s or self.scenario.latency_threshold_s)
         self._closing = False
         self._loop: asyncio.AbstractEventLoop | None = None
         self._tasks: set[asyncio.Task] = set()
+        self.completion = CompletionTracker(
+            self.records, self.metrics, deadline_s=float(settings.completion_deadline_s or self.scenario.latency_threshold_s),
+            edge_budget_steps=self.params.edge_budget_steps, pool=self.pool if self.runner is not None else None,
+            closing=lambda: self._closing, spawn=self._spawn)
         self._serving = 0
         """``submit`` calls between acceptance and their answer (reply built or error raised)."""
         self._idle = asyncio.Event()
         """Set whenever ``_serving`` is 0: shutdown waits on it instead of guessing from statuses."""
         self._idle.set()
 
-    # ---- lifecycle ---------------------------------------------------------------------------
+    # ---- parts, as the app, the console and the tests see them -------------------------------------
+    @property
+    def worker(self) -> WorkerPool:
+        """The worker pool (``queued``, ``busy``, ``closed``, ``close``), under its older name."""
+        return self.pool
+
+    @property
+    def controller(self) -> Any:
+        return self.decider.controller
+
+    @property
+    def controller_name(self) -> str:
+        return self.decider.controller_name
+
+    @property
+    def deadline_s(self) -> float:
+        """Seconds after a latent reply by which the device must confirm completion (s)."""
+        return self.completion.deadline_s
+
+    @property
+    def ledgers(self) -> dict:
+        """Slot id → ``completion.SlotLedger`` (edge budget (12) and what it has spent)."""
+        return self.completion.ledgers
+
     @property
     def components_label(self) -> str:
         """'tiny(seed=N)', a weights directory, or 'none (control plane only)'."""
@@ -198,16 +180,12 @@ class EdgeService:
         """True once shutdown has begun (new requests get 503)."""
         return self._closing
 
-    @property
-    def controller_name(self) -> str:
-        return str(getattr(self.controller, "name", type(self.controller).__name__))
-
+    # ---- lifecycle ---------------------------------------------------------------------------
     async def start(self) -> None:
-        """Create the batcher on the running loop (call once, from the app's startup)."""
+        """Warm the workers and create the batcher on the running loop (call once, from the app's startup)."""
         self._loop = asyncio.get_running_loop()
-        if self.runner is not None:  # load the weights before the first slot (in the worker: off the loop)
-            runner = self.runner
-            await self.worker.submit(runner.ensure_ready)
+        if self.runner is not None:  # the weights load before the first slot, in the workers (off the loop)
+            await self.pool.warm_up()
         self.batcher = SlotBatcher(self._handle_slot, max_users=self.settings.max_users,
                                    window_s=self.settings.slot_ms / 1000.0)
 
@@ -233,7 +211,7 @@ class EdgeService:
         grace = self.settings.shutdown_grace_s if grace_s is None else grace_s
         if self.batcher is not None:
             await self.batcher.aclose(flush=finish, timeout_s=grace)
-        await asyncio.to_thread(self.worker.close, finish=finish, timeout_s=grace)
+        await self.pool.aclose(finish=finish, timeout_s=grace)
         if self._tasks:  # take-overs: their jobs were finished or refused above
             await asyncio.wait(list(self._tasks), timeout=1.0)
         # requests still being served: each one's own coroutine gives it its final status and its answer
@@ -251,10 +229,7 @@ class EdgeService:
                 self._finalise(rec, RequestStatus.REFUSED, "refused: the edge server shut down before this request was served")
 
     def _finalise(self, rec: RequestRecord, status: RequestStatus, detail: str = "") -> None:
-        if rec.final:  # the first final outcome stands
-            return
-        self.records.set_status(rec, status, detail)
-        self.metrics.completions.labels(status=status).inc()
+        self.completion.finalise(rec, status, detail)
 
     def _spawn(self, coro: Any) -> None:
         task = asyncio.get_running_loop().create_task(coro)
@@ -273,9 +248,8 @@ class EdgeService:
         validation work for this request."""
         if self._closing or self.batcher is None or self.batcher.closed:
             raise ServiceError(503, "shutting_down", "refused: the edge server is shutting down")
-        if self.records.n_active >= self.settings.queue_limit:
-            raise ServiceError(503, "overloaded", f"refused: {self.records.n_active} requests in flight "
-                               f"(queue_limit {self.settings.queue_limit}); retry later")
+        self.capacity.check(meta, in_flight=self.records.n_active, pool=self.pool if self.runner is not None else None,
+                            slot_pending=self.batcher.pending)  # 503 + Retry-After, or 422: serving.capacity
         rid = meta.request_id or uuid.uuid4().hex
         if rid in self.records:
             raise ServiceError(409, "duplicate_request", f"field 'request_id': {rid!r} was already submitted; "
@@ -283,7 +257,7 @@ class EdgeService:
         try:
             rec = self.records.add(RequestRecord(request_id=rid, meta=meta, condition_data=condition_data))
         except RecordStoreFull as exc:
-            raise ServiceError(503, "overloaded", f"refused: {exc}; retry later") from None
+            raise ServiceError(503, "overloaded", f"refused: {exc}; retry later", headers=retry_after(None)) from None
         self._serving += 1
         self._idle.clear()
         try:
@@ -297,14 +271,18 @@ class EdgeService:
                      ingest_processing_s: float, ingest_cpu_s: float) -> tuple[ResultMeta, bytes, bytes]:
         """From the open slot to the reply; every exit gives ``rec`` its final status or 'awaiting_device'."""
         t_submit = time.perf_counter()
+        a = await self._await_slot(rec, _SlotItem(rec, SlotRequest(meta, condition_bytes), t_submit, t0,
+                                                  ingest_processing_s, ingest_cpu_s))
+        job = await self._await_edge(rec, a) if a.edge_future is not None else None
+        if a.ready is not None:  # built with the whole slot (no edge job): see _handle_slot
+            return a.ready
+        return self._reply(rec, a, job, t_submit, t0, ingest_processing_s, ingest_cpu_s, condition_bytes)
+
+    async def _await_slot(self, rec: RequestRecord, item: _SlotItem) -> _Assignment:
+        """Steps 2-3: wait for the slot's decision; each failure gives ``rec`` its final status."""
         try:
-            fut = self.batcher.submit(_SlotItem(rec, SlotRequest(meta, condition_bytes), t_submit, t0,
-                                                ingest_processing_s, ingest_cpu_s))
-        except BatcherClosed as exc:
-            self._finalise(rec, RequestStatus.REFUSED, str(exc))
-            raise ServiceError(503, "shutting_down", str(exc)) from None
-        try:
-            a: _Assignment = await asyncio.shield(fut)
+            fut = self.batcher.submit(item)
+            return await asyncio.shield(fut)
         except BatcherClosed as exc:
             self._finalise(rec, RequestStatus.REFUSED, str(exc))
             raise ServiceError(503, "shutting_down", str(exc)) from None
@@ -318,40 +296,37 @@ class EdgeService:
             self._finalise(rec, RequestStatus.FAILED, f"slot decision failed: {exc}")
             raise ServiceError(500, "slot_failed", f"the slot's decision failed: {exc}") from None
 
-        job: JobResult | None = None
-        if a.edge_future is not None:
-            try:
-                job = await asyncio.shield(a.edge_future)
-            except WorkerClosed as exc:
-                self._finalise(rec, RequestStatus.REFUSED, str(exc))
-                raise ServiceError(503, "shutting_down", str(exc)) from None
-            except asyncio.CancelledError:
-                self._finalise(rec, RequestStatus.ABANDONED, "the client went away during edge denoising; its share was discarded")
-                raise
-            except Exception as exc:  # noqa: BLE001 - generation failure of this request only
-                self._finalise(rec, RequestStatus.FAILED, f"edge denoising failed: {exc}")
-                raise ServiceError(500, "edge_failed", f"edge denoising failed: {exc}") from None
-        if a.ready is not None:  # built with the whole slot (no edge job): see _handle_slot
-            return a.ready
-        return self._reply(rec, a, job, t_submit, t0, ingest_processing_s, ingest_cpu_s, condition_bytes)
+    async def _await_edge(self, rec: RequestRecord, a: _Assignment) -> JobResult:
+        """Step 4: wait for the request's edge job; each failure gives ``rec`` its final status."""
+        try:
+            return await asyncio.shield(a.edge_future)
+        except WorkerClosed as exc:
+            self._finalise(rec, RequestStatus.REFUSED, str(exc))
+            raise ServiceError(503, "shutting_down", str(exc)) from None
+        except asyncio.CancelledError:
+            self._finalise(rec, RequestStatus.ABANDONED, "the client went away during edge denoising; its share was discarded")
+            raise
+        except NoLiveWorker as exc:  # every replica died under it (serving.pool): a clear failure, never a hang
+            self._finalise(rec, RequestStatus.FAILED, f"edge denoising failed: {exc}")
+            raise ServiceError(503, "no_edge_worker", f"edge denoising failed: {exc}",
+                               headers=retry_after(self.settings.slot_ms / 1000.0)) from None
+        except Exception as exc:  # noqa: BLE001 - generation failure of this request only
+            self._finalise(rec, RequestStatus.FAILED, f"edge denoising failed: {exc}")
+            raise ServiceError(500, "edge_failed", f"edge denoising failed: {exc}") from None
 
     def _reply(self, rec: RequestRecord, a: "_Assignment", job: JobResult | None, t_submit: float, t0: float,
                ingest_processing_s: float, ingest_cpu_s: float, condition_bytes: int) -> tuple[ResultMeta, bytes, bytes]:
-        """Final status, completion deadline, timings and the framed reply of one request."""
+        """Step 5: final status or completion deadline, timings and the framed reply of one request."""
         t_resume = time.perf_counter()
         c_resume = time.thread_time()
         rid = rec.request_id
         kind, payload = job.value if job is not None else ("none", b"")
-        full = a.full_offload
-        if full:
+        if a.full_offload:
             self._finalise(rec, RequestStatus.EDGE_COMPLETED, "o_k = 1: the edge ran every step and returned the image")
             deadline = None
         else:
             rec.latent_payload = payload if kind == "latent" else None
-            self.records.set_status(rec, RequestStatus.AWAITING_DEVICE)
-            deadline = self.deadline_s
-            loop = asyncio.get_running_loop()
-            rec.deadline_handle = loop.call_later(deadline, self._on_deadline, rid)
+            deadline = self.completion.arm_deadline(rec)
         queue_s = a.t_close - t_submit
         edge_wait = job.wait_s if job else 0.0
         edge_run = job.run_s if job else 0.0
@@ -375,256 +350,89 @@ class EdgeService:
             self.metrics.edge_seconds.observe(edge_run)
         return ResultMeta.model_construct(**meta_json), payload, frame
 
-    def note_undelivered(self, request_id: str, kind: str, payload: bytes) -> None:
-        """The client went away before reading its whole reply. An o_k = 1 image is kept for
-        ``GET /v1/requests/{id}/image``; a latent's request stays 'awaiting_device', so the deadline
-        logic (take-over or failure) still gives it a final status."""
-        rec = self.records.get(request_id)
-        if rec is None:
-            return
-        self.metrics.disconnects.labels(stage="reply").inc()
-        if kind == "image":
-            rec.image_payload = payload
-            rec.detail = "the client disconnected before receiving the image; the edge holds it"
-        logger.info("request %s: reply not delivered (client disconnected)", request_id)
-
     # ---- one slot ------------------------------------------------------------------------------
-    def _decide(self, slot_id: int, items: Sequence[_SlotItem]) -> _SlotDecision:
-        """Build the slot, let the controller decide, guard (11)-(13) and evaluate; raises on any failure,
-        including a decision or prediction that is not finite."""
-        slot = build_slot([it.request for it in items], self.scenario, self.params, self.quality)
-        controller_name = self.controller_name
-        n_fallback = getattr(self.controller, "n_fallback", None)  # control.registry.KFallback counts Exact's slots
-        try:
-            proposal = self.controller.decide(slot)
-            if n_fallback is not None and self.controller.n_fallback > n_fallback:
-                why = getattr(self.controller, "reason", None) or self.controller.slot_reason(slot)
-                controller_name = f"exact (fallback: {controller_name}: {why})"
-        except ValueError as exc:  # e.g. a learned policy trained for another K: fall back to the optimum
-            from mobigen.control.exact import ExactController
-
-            logger.warning("controller %s refused slot %d (%s); using exact", controller_name, slot_id, exc)
-            proposal = ExactController().decide(slot)
-            controller_name = f"exact (fallback: {controller_name} refused: {exc})"
-        self.metrics.slots_decided.labels(ran_as=controller_name.split(" ")[0]).inc()
-        g = self.guard_fn(slot, proposal)  # constraints (11)-(13)
-        outcome = evaluate_decision(slot, g.decision)  # eqs. (1), (2), (6)-(8)
-        for name, values in (("o", g.decision.o), ("L1", outcome.vce_s), ("L2", outcome.denoise.total_s),
-                             ("Q", outcome.Q)):
-            if not np.all(np.isfinite(np.asarray(values, dtype=float))):
-                raise ValueError(f"the decision's {name} is not finite: {np.asarray(values).tolist()}")
-        return _SlotDecision(slot, proposal, g.decision, bool(g.feasible), outcome, controller_name)
+    def _decide(self, slot_id: int, items: Sequence[_SlotItem]) -> SlotDecision:
+        """``SlotDecider.decide`` of these waiting requests (raises on any failure)."""
+        return self.decider.decide(slot_id, [it.request for it in items])
 
     def _decide_isolating(self, slot_id: int, items: Sequence[_SlotItem]
-                          ) -> tuple[list[int], _SlotDecision | None, dict[int, BaseException]]:
-        """(kept indices, their decision, {index: cause} of the requests that broke it).
-
-        Defence in depth: when the whole slot cannot be decided, each request is decided alone; the
-        ones that fail alone (while a reference request of the scenario decides fine alone, so the
-        server itself is sound) are dropped and the slot is decided again without them. When no single
-        request is to blame, the reference fails too, or the rest still fails, the original error is
-        raised: the slot fails as a whole (500)."""
-        try:
-            return list(range(len(items))), self._decide(slot_id, items), {}
-        except Exception as exc:  # noqa: BLE001 - isolated below
-            first = exc
-        try:
-            self._decide(slot_id, [self._reference_item()])
-        except Exception:  # noqa: BLE001 - the server cannot decide even a Table I request: not the users' fault
-            raise first from None
-        culprits: dict[int, BaseException] = {}
-        for i, it in enumerate(items):
-            try:
-                self._decide(slot_id, [it])
-            except Exception as exc:  # noqa: BLE001
-                culprits[i] = exc
-        if not culprits:
-            raise first
-        kept = [i for i in range(len(items)) if i not in culprits]
-        logger.warning("slot %d: the decision failed (%s); deciding again without request(s) %s", slot_id, first,
-                       [items[i].record.request_id for i in culprits])
-        if not kept:
-            return [], None, culprits
-        try:
-            return kept, self._decide(slot_id, [items[i] for i in kept]), culprits
-        except Exception:  # noqa: BLE001 - the rest fails too: the slot fails as a whole
-            raise first from None
-
-    def _reference_item(self) -> _SlotItem:
-        """A plain request of the scenario (device type 0, Table I levels, mid-range links) for
-        ``_decide_isolating`` to tell a broken request from a broken decision step."""
-        sc = self.scenario
-        meta = GenerateMeta.model_construct(
-            request_id="reference", prompt="reference", condition=sc.conditions[0], alpha=sc.alphas[-1],
-            beta=sc.betas[-1], codec="jpeg", omega_I=0.5, qoe_threshold=sc.qoe_threshold_range[0],
-            device=DeviceProfile.model_construct(f_flops=sc.device_compute_ratios[0] * sc.f_edge,
-                                                 budget_flops=sc.device_budget_ratios[0] * sc.edge_budget_flops),
-            uplink_mbps=sum(sc.uplink_mbps_range) / 2, downlink_mbps=sum(sc.downlink_mbps_range) / 2, seed=0,
-            extraction_s=None)
-        return _SlotItem(RequestRecord(request_id="reference"), SlotRequest(meta, 10_000), 0.0, 0.0, 0.0, 0.0)
-
-    def _decide_off_loop(self, slot_id: int, items: Sequence[_SlotItem]
-                         ) -> tuple[list[int], _SlotDecision | None, dict[int, BaseException], float]:
-        """``_decide_isolating`` as ``_handle_slot`` runs it, in a worker thread (issue 14, point 7: the
-        decision never blocks the event loop), one slot at a time (controllers and quality models are
-        not assumed thread-safe); returns its result and the CPU time it took in that thread (s)."""
-        with self._decide_lock:
-            c0 = time.thread_time()
-            kept, sd, culprits = self._decide_isolating(slot_id, items)
-            return kept, sd, culprits, time.thread_time() - c0
+                          ) -> tuple[list[int], SlotDecision | None, dict[int, BaseException]]:
+        """``SlotDecider.decide_isolating``: (kept indices, their decision, {index: cause})."""
+        return self.decider.decide_isolating(slot_id, [it.request for it in items],
+                                             [it.record.request_id for it in items])
 
     async def _handle_slot(self, slot_id: int, all_items: Sequence[_SlotItem]) -> list[_Assignment | BaseException]:
+        """Steps 3-4 for one closed slot: one result per request, in order (culprits get their own error)."""
         t_close = time.perf_counter()
         c_close = time.thread_time()
         for it in all_items:
             self.records.set_status(it.record, RequestStatus.DECIDING)
-        kept, sd, culprits, decide_cpu_s = await asyncio.to_thread(self._decide_off_loop, slot_id, all_items)
+        kept, sd, culprits, decide_cpu_s = await asyncio.to_thread(  # never on the event loop (point 7)
+            self.decider.decide_off_loop, slot_id, [it.request for it in all_items],
+            [it.record.request_id for it in all_items])
         if sd is None:
             return [UndecidableRequest(culprits[i]) for i in range(len(all_items))]
         items = [all_items[i] for i in kept]
-        slot, proposal, decision, outcome, controller_name = sd.slot, sd.proposal, sd.decision, sd.outcome, sd.controller_name
         if not sd.feasible:
             logger.warning("slot %d: no decision satisfies (12)-(13); executing the least-violating one", slot_id)
         decision_s = time.perf_counter() - t_close
         decision_cpu_s = time.thread_time() - c_close + decide_cpu_s
-        K = slot.K
-        self.metrics.slot_size.observe(K)
+        self.metrics.slot_size.observe(sd.slot.K)
+        self.metrics.slots_decided.labels(ran_as=sd.controller_name.split(" ")[0]).inc()  # 'exact' on a fallback
         self.metrics.decision_seconds.observe(decision_s)
-        changed = (proposal.T != decision.T) | (proposal.e != decision.e)
+        changed = (sd.proposal.T != sd.decision.T) | (sd.proposal.e != sd.decision.e)
         self.metrics.guard_repairs.inc(int(changed.sum()))
-        e = decision.edge_steps
-        self.ledgers[slot_id] = _SlotLedger(budget_steps=int(math.floor(self.params.edge_budget_steps + 1e-9)),
-                                            used_steps=int(e.sum()))
-        self._trim_ledgers()
-        up_s = transfer_time_s(slot.condition_bytes, slot.uplink_bps)
-        out: list[_Assignment] = []
-        for k, it in enumerate(items):
-            rec = it.record
-            rec.slot_id = slot_id
-            rec.T = int(decision.T[k])
-            rec.edge_steps = int(e[k])
-            info = dict(T=rec.T, o=float(decision.o[k]), edge_steps=rec.edge_steps,  # schemas.DecisionInfo
-                        local_steps=rec.T - rec.edge_steps, controller=controller_name,
-                        guard_repaired=bool(changed[k]))
-            model = dict(  # schemas.ModelPrediction
-                L1_s=float(outcome.vce_s[k]), uplink_s=float(up_s[k]), L2_s=float(outcome.denoise.total_s[k]),
-                edge_s=float(outcome.denoise.edge_s[k]), downlink_s=float(outcome.denoise.downlink_s[k]),
-                local_s=float(outcome.denoise.local_s[k]), Q=float(outcome.Q[k]), quality_backend=slot.quality_backend,
-            )
-            fut = None
-            if self.runner is not None:
-                self.records.set_status(rec, RequestStatus.EDGE_RUNNING)
-                fut = self.worker.submit(self._edge_job(rec))
-            a = _Assignment(slot_id, K, t_close, decision_s, decision_cpu_s, info, model, fut,
-                            full_offload=bool(decision.full_offload[k]))
-            if fut is None:  # nothing to wait for: reply now, while the slot is being handled
-                a.ready = self._reply(rec, a, None, it.t_submit, it.t0, it.ingest_processing_s, it.ingest_cpu_s,
-                                      it.request.condition_bytes)
-            out.append(a)
-        self.metrics.queue_depth.set(self.worker.queued)
-        self.events.publish(SlotEvent.build(slot_id, slot, decision, outcome, [it.record for it in items],
-                                            controller=controller_name, decision_s=decision_s, feasible=sd.feasible,
-                                            repaired=changed, budget_steps=self.ledgers[slot_id].budget_steps,
-                                            worker=self.worker))
-        served = iter(out)  # one result per request of the slot, in order: culprits get their own error
+        ledger = self.completion.open_ledger(slot_id, int(sd.decision.edge_steps.sum()))
+        up_s = transfer_time_s(sd.slot.condition_bytes, sd.slot.uplink_bps)
+        out = [self._assign(slot_id, k, it, sd, bool(changed[k]), float(up_s[k]), t_close, decision_s, decision_cpu_s)
+               for k, it in enumerate(items)]
+        self.metrics.queue_depth.set(self.pool.queued)
+        self.events.publish(SlotEvent.build(slot_id, sd.slot, sd.decision, sd.outcome, [it.record for it in items],
+                                            controller=sd.controller_name, decision_s=decision_s, feasible=sd.feasible,
+                                            repaired=changed, budget_steps=ledger.budget_steps, worker=self.pool))
+        served = iter(out)
         return [UndecidableRequest(culprits[i]) if i in culprits else next(served) for i in range(len(all_items))]
 
-    def _trim_ledgers(self, keep: int = 4096) -> None:
-        if len(self.ledgers) > keep:
-            for sid in sorted(self.ledgers)[: len(self.ledgers) - keep]:
-                del self.ledgers[sid]
+    def _assign(self, slot_id: int, k: int, it: _SlotItem, sd: SlotDecision, repaired: bool, up_s: float,
+                t_close: float, decision_s: float, decision_cpu_s: float) -> _Assignment:
+        """User ``k``'s share of the decided slot; its edge job is started on the pool."""
+        decision, outcome, rec = sd.decision, sd.outcome, it.record
+        rec.slot_id = slot_id
+        rec.T = int(decision.T[k])
+        rec.edge_steps = int(decision.edge_steps[k])
+        info = dict(T=rec.T, o=float(decision.o[k]), edge_steps=rec.edge_steps,  # schemas.DecisionInfo
+                    local_steps=rec.T - rec.edge_steps, controller=sd.controller_name, guard_repaired=repaired)
+        model = dict(  # schemas.ModelPrediction
+            L1_s=float(outcome.vce_s[k]), uplink_s=up_s, L2_s=float(outcome.denoise.total_s[k]),
+            edge_s=float(outcome.denoise.edge_s[k]), downlink_s=float(outcome.denoise.downlink_s[k]),
+            local_s=float(outcome.denoise.local_s[k]), Q=float(outcome.Q[k]), quality_backend=sd.slot.quality_backend,
+        )
+        fut = None
+        if self.runner is not None:
+            self.records.set_status(rec, RequestStatus.EDGE_RUNNING)
+            fut = self.pool.submit(EdgeJob(rec.request_id, rec.meta.prompt, rec.condition_data, rec.meta.condition,
+                                           rec.meta.seed, rec.T, rec.edge_steps))
+        a = _Assignment(slot_id, sd.slot.K, t_close, decision_s, decision_cpu_s, info, model, fut,
+                        full_offload=bool(decision.full_offload[k]))
+        if fut is None:  # nothing to wait for: reply now, while the slot is being handled
+            a.ready = self._reply(rec, a, None, it.t_submit, it.t0, it.ingest_processing_s, it.ingest_cpu_s,
+                                  it.request.condition_bytes)
+        return a
 
-    def _edge_job(self, rec: RequestRecord) -> EdgeStepJob:
-        """The request's edge share: run alone when called, or batched by the worker (``batched_worker``).
-        The 512² condition is decoded from the uploaded bytes, exactly as the device decodes its own."""
-        return EdgeStepJob(self.runner, rec.meta.prompt, rec.condition_data, rec.meta.condition, rec.meta.seed,
-                           rec.T, rec.edge_steps)
-
-    # ---- completion, deadline, take-over ---------------------------------------------------------
+    # ---- completion, deadline, take-over (serving.completion) -----------------------------------
     def complete(self, request_id: str, body: CompleteBody) -> RequestState:
         """The device's confirmation (``ok``) or its report that it could not finish (``ok=False``)."""
-        rec = self.records.get(request_id)
-        if rec is None:
-            raise ServiceError(404, "unknown_request", f"no request with id {request_id!r} (or it expired)")
-        if rec.status != RequestStatus.AWAITING_DEVICE:
-            raise ServiceError(409, "not_awaiting_device",
-                               f"request {request_id!r} is '{rec.status}', not awaiting a device confirmation"
-                               + (f" ({rec.detail})" if rec.detail else ""))
-        if body.ok:
-            self._finalise(rec, RequestStatus.COMPLETED, "the device confirmed it finished the local steps")
-        else:
-            self._take_over(rec, "the device reported it could not finish the local steps")
-        return self.state(request_id)
-
-    def _on_deadline(self, request_id: str) -> None:
-        rec = self.records.get(request_id)
-        if rec is None or rec.status != RequestStatus.AWAITING_DEVICE:
-            return
-        rec.deadline_handle = None
-        self._take_over(rec, f"the device did not confirm completion within {self.deadline_s:g} s")
-
-    def _take_over(self, rec: RequestRecord, why: str) -> None:
-        remaining = rec.T - rec.edge_steps
-        if self.runner is None or self._closing:
-            reason = "the server is shutting down" if self._closing else "this server runs no generation (control plane only)"
-            self._finalise(rec, RequestStatus.FAILED, f"{why}; the edge cannot take over: {reason}")
-            logger.info("request %s failed: %s", rec.request_id, rec.detail)
-            return
-        ledger = self.ledgers.get(rec.slot_id) if rec.slot_id is not None else None
-        if ledger is None or rec.latent_payload is None or ledger.used_steps + remaining > ledger.budget_steps:
-            used = ledger.used_steps if ledger else "?"
-            budget = ledger.budget_steps if ledger else "?"
-            self._finalise(rec, RequestStatus.FAILED, f"{why}; the edge cannot finish the {remaining} remaining steps: "  # (12)
-                           f"slot {rec.slot_id} has used {used} of its {budget} edge steps (C_E)")
-            logger.warning("request %s failed: %s", rec.request_id, rec.detail)
-            return
-        ledger.used_steps += remaining
-        self.records.set_status(rec, RequestStatus.EDGE_RUNNING, f"{why}; the edge is running the {remaining} remaining steps")
-        self._spawn(self._run_take_over(rec, why, remaining))
-
-    async def _run_take_over(self, rec: RequestRecord, why: str, remaining: int) -> None:
-        from mobigen.generation import wire
-
-        runner, meta, data, payload = self.runner, rec.meta, rec.condition_data, rec.latent_payload
-        spec = self.spec
-
-        def job() -> bytes:
-            from mobigen.conditions import codec
-
-            p = wire.decode_payload(payload)
-            img = runner.finish(p, prompt=meta.prompt, condition_rgb=codec.decode(data),
-                                expected_digest=runner.request_digest(prompt=meta.prompt, condition_bytes=data,
-                                                                      seed=meta.seed, total_steps=rec.T,
-                                                                      edge_steps=rec.edge_steps))
-            return wire.encode_image(img, total_steps=p.total_steps, seed=p.seed, condition_type=p.condition_type,
-                                     scheduler_config=p.scheduler_config, fmt=spec.image_format)
-
-        try:
-            res = await self.worker.submit(job)
-        except WorkerClosed as exc:
-            self._finalise(rec, RequestStatus.FAILED, f"{why}; the take-over was refused: {exc}")
-            return
-        except Exception as exc:  # noqa: BLE001
-            self._finalise(rec, RequestStatus.FAILED, f"{why}; the edge take-over failed: {exc}")
-            return
-        rec.image_payload = res.value
-        self._finalise(rec, RequestStatus.EDGE_COMPLETED, f"{why}; the edge ran the {remaining} remaining steps "
-                       f"({res.run_s:.3f} s) and holds the image (GET /v1/requests/{rec.request_id}/image)")
+        return self.completion.complete(request_id, body)
 
     def state(self, request_id: str) -> RequestState:
-        rec = self.records.get(request_id)
-        if rec is None:
-            raise ServiceError(404, "unknown_request", f"no request with id {request_id!r} (or it expired)")
-        return RequestState(request_id=rec.request_id, status=rec.status, detail=rec.detail, slot_id=rec.slot_id,
-                            image_available=rec.image_payload is not None)
+        return self.completion.state(request_id)
 
     def image(self, request_id: str) -> bytes:
-        rec = self.records.get(request_id)
-        if rec is None:
-            raise ServiceError(404, "unknown_request", f"no request with id {request_id!r} (or it expired)")
-        if rec.image_payload is None:
-            raise ServiceError(404, "no_image", f"the edge holds no image for {request_id!r} (status '{rec.status}')")
-        return rec.image_payload
+        return self.completion.image(request_id)
+
+    def note_undelivered(self, request_id: str, kind: str, payload: bytes) -> None:
+        """The client went away before reading its whole reply (``CompletionTracker.note_undelivered``)."""
+        self.completion.note_undelivered(request_id, kind, payload)
 
 
 __all__ = ["EdgeService", "ServiceError", "UndecidableRequest", "default_controller", "default_quality_model"]

@@ -21,7 +21,7 @@ from pydantic import ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 
-from mobigen.serving.edge import ServiceError
+from mobigen.serving.service_error import ServiceError
 from mobigen.serving.limits import BodyTooLarge
 from mobigen.serving.metrics import ServerMetrics
 from mobigen.serving.schemas import API_PREFIX, ErrorBody
@@ -80,7 +80,7 @@ def install_error_handlers(app: FastAPI, metrics: ServerMetrics) -> None:
     @app.exception_handler(ServiceError)
     async def _service_error(request: Request, exc: ServiceError) -> JSONResponse:
         _count(metrics, request, exc.status_code, exc.error)
-        return error_response(exc.status_code, exc.error, exc.detail)
+        return error_response(exc.status_code, exc.error, exc.detail, headers=exc.headers or None)
 
     @app.exception_handler(BodyTooLarge)
     async def _too_large(request: Request, exc: BodyTooLarge) -> JSONResponse:

@@ -50,11 +50,11 @@ class UserSlotView:
     T: int
     """T_k, total denoising steps decided."""
     o: float
-    """o_k, offloading ratio."""
+    """o_k, offloading ratio (derived from e_k: ``Decision.o``)."""
     edge_steps: int
-    """⌊o_k T_k⌋, steps on the edge (eq. 4)."""
+    """e_k = ⌊o_k T_k⌋, steps on the edge (eq. 4; the decision's truth, ``system.offload``)."""
     local_steps: int
-    """T_k − ⌊o_k T_k⌋, steps on the device (eq. 5)."""
+    """d_k = T_k − e_k, steps on the device (eq. 5)."""
     guard_repaired: bool
     """The feasibility guard changed this user's (T_k, o_k)."""
     uplink_bytes: int
@@ -90,7 +90,7 @@ class SlotEvent:
     edge_budget_steps: int
     """⌊C_E / ε₀⌋, the slot's edge budget (steps)."""
     edge_used_steps: int
-    """Edge steps the decision spends, Σ ⌊o_k T_k⌋ (steps)."""
+    """Edge steps the decision spends, Σ e_k (steps; constraint (12))."""
     worker_queue: int
     """Jobs waiting in the edge's denoising worker right after this slot's jobs were queued."""
     worker_busy: bool
@@ -111,7 +111,7 @@ class SlotEvent:
         up_s = transfer_time_s(slot.condition_bytes, slot.uplink_bps)
         L = outcome.L
         sat = outcome.satisfied
-        e = decision.edge_steps
+        e, d, o = decision.edge_steps, decision.local_steps, decision.o  # eqs. (4), (5); o derived once
         users = []
         for k, rec in enumerate(records):
             m = rec.meta
@@ -121,8 +121,8 @@ class SlotEvent:
             users.append(UserSlotView(
                 request_id=rec.request_id, condition=m.condition, alpha=float(m.alpha), beta=float(m.beta),
                 codec=m.codec, omega_I=float(m.omega_I), qoe_threshold=float(m.qoe_threshold),
-                T=int(decision.T[k]), o=float(decision.o[k]), edge_steps=int(e[k]),
-                local_steps=int(decision.T[k]) - int(e[k]), guard_repaired=bool(repaired[k]),
+                T=int(decision.T[k]), o=float(o[k]), edge_steps=int(e[k]),
+                local_steps=int(d[k]), guard_repaired=bool(repaired[k]),
                 uplink_bytes=int(slot.condition_bytes[k]), predicted=pred, Q=float(outcome.Q[k]),
                 satisfied=bool(sat[k])))
         return cls(slot_id=int(slot_id), t_wall=time.time(), controller=str(controller), K=len(users),

@@ -78,8 +78,8 @@ class WarmUpJob:
 
     @property
     def steps(self) -> int:
-        """Denoising steps this job runs (steps)."""
-        return 1
+        """Counted as 0 steps: its time (weights loading, kernel selection) says nothing of a step's (steps)."""
+        return 0
 
 
 Job = EdgeJob | TakeOverJob | WarmUpJob

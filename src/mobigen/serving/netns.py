@@ -77,7 +77,7 @@ def _run(argv: Sequence[str], *, timeout: float = CMD_TIMEOUT_S, check: bool = T
     except OSError as exc:
         raise NetnsError(f"{' '.join(argv)}: {exc}") from None
     if check and cp.returncode != 0:
-        raise NetnsError(f"{' '.join(argv)}: exit {cp.returncode}: {cp.stderr.strip()[:300]}")
+        raise NetnsError(f"{' '.join(argv)}: exit {cp.returncode}: {cp.stderr.strip()[-600:]}")
     return cp
 
 
@@ -407,11 +407,11 @@ EDGE_PORT = 8000
 
 
 def start_edge_server(link: NetnsLink, scenario: str, log_path: str, *, image_size: int = 512,
-                      timeout_s: float = 240.0) -> subprocess.Popen:
+                      controller: str = "exact", timeout_s: float = 240.0) -> subprocess.Popen:
     """``mobigen serve`` (tiny components, K = 1, no in-app downlink pacing) in the server namespace."""
     argv = [sys.executable, "-m", "mobigen.cli", "serve", "--host", SERVER_ADDR, "--port", str(EDGE_PORT),
             "--no-shape-downlink", "--components", "tiny", "--image-size", str(image_size), "--max-users", "1",
-            "--slot-ms", "10", "--scenario", scenario]
+            "--slot-ms", "10", "--scenario", scenario, "--controller", controller]
     return start_logged(link, "server", argv, log_path, "Application startup complete", timeout_s)
 
 
@@ -429,7 +429,12 @@ def measure_live(link: NetnsLink, rates: Iterable[tuple[float, float]], scenario
     return rows
 
 
-def _live_client_here(url: str, up: float, down: float, requests: int, scenario: str) -> list[dict]:
+LIVE_DEVICE_TYPE = 2
+"""Device type of the live client: Table I's largest budget (C_k = C_E/5), so the device can run steps itself."""
+
+
+def _live_client_here(url: str, up: float, down: float, requests: int, scenario: str,
+                      device_type: int = LIVE_DEVICE_TYPE) -> list[dict]:
     """(Inside the client namespace.) ``requests`` requests of one device; a row per request."""
     import numpy as np
 
@@ -440,7 +445,8 @@ def _live_client_here(url: str, up: float, down: float, requests: int, scenario:
     img = np.stack([(127 + 120 * np.sin(xx / (9 + 3 * c) + yy / 17.0)) for c in range(3)], -1)
     img = np.clip(img + rng.normal(0, 8, img.shape), 0, 255).astype(np.uint8)  # textured: a real canny map
     rows = []
-    with MobileClient(url, scenario=scenario, uplink_mbps=up, downlink_mbps=down, shape_uplink=False) as client:
+    with MobileClient(url, scenario=scenario, device_type=device_type, uplink_mbps=up, downlink_mbps=down,
+                      shape_uplink=False) as client:
         t_end = time.monotonic() + 60
         while True:
             try:

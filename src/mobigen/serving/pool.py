@@ -27,14 +27,9 @@ import time
 from typing import Any
 
 from mobigen.serving.jobs import Job, WarmUpJob, to_callable
-from mobigen.serving.worker import DenoiseWorker, JobResult, WorkerClosed
+from mobigen.serving.worker import DenoiseWorker, JobResult, WorkerClosed, WorkerDied
 
 logger = logging.getLogger(__name__)
-
-
-class WorkerDied(RuntimeError):
-    """A worker replica died (or became unreachable) while it held a job: the job may be run again
-    elsewhere. Raised by a transport (or by a runner that knows its device is gone)."""
 
 
 class NoLiveWorker(RuntimeError):
@@ -44,10 +39,15 @@ class NoLiveWorker(RuntimeError):
 class WorkerPool(abc.ABC):
     """Accounting, re-runs after a replica's death and shutdown, common to every transport."""
 
-    def __init__(self, n_workers: int, *, max_attempts: int | None = None, step_time_s: float | None = None) -> None:
+    def __init__(self, n_workers: int, *, per_replica: int = 1, max_attempts: int | None = None,
+                 step_time_s: float | None = None) -> None:
         if n_workers < 1:
             raise ValueError(f"field 'workers' must be >= 1, got {n_workers}")
+        if per_replica < 1:
+            raise ValueError(f"field 'per_replica' must be >= 1, got {per_replica}")
         self.n_workers = int(n_workers)
+        self.per_replica = int(per_replica)
+        """Most jobs one replica runs at once (its batch: ``edge_max_batch``) (jobs)."""
         self.max_attempts = int(max_attempts) if max_attempts is not None else self.n_workers + 1
         """Most runs of one job (the first one included) before it fails with ``NoLiveWorker``."""
         if self.max_attempts < 1:
@@ -114,11 +114,14 @@ class WorkerPool(abc.ABC):
         return self._sec_per_step
 
     def estimated_wait_s(self, extra_steps: int = 0) -> float | None:
-        """Time until ``extra_steps`` more steps would be done, spread over the live replicas (s)."""
+        """Time until the backlog and ``extra_steps`` more steps would be done (s): the steps spread
+        over the live replicas, each running as many jobs at once as it holds (up to ``per_replica``)
+        at the measured seconds per step of one job (which, batched, is one batched step's time)."""
         if self._sec_per_step is None:
             return None
         live = max(1, self.n_live)
-        return (self._outstanding_steps + extra_steps) * self._sec_per_step / live
+        together = min(float(self.per_replica), max(1.0, self._outstanding / live))
+        return (self._outstanding_steps + extra_steps) * self._sec_per_step / (live * together)
 
     def submit(self, job: Job) -> asyncio.Future:
         """Start ``job``; the returned future (a task on the running loop) resolves to its ``JobResult``."""
@@ -198,7 +201,7 @@ class EmbeddedWorkerPool(WorkerPool):
     engine = "embedded"
 
     def __init__(self, runner: Any, n_workers: int = 1, *, max_batch: int = 1, max_attempts: int | None = None) -> None:
-        super().__init__(n_workers, max_attempts=max_attempts)
+        super().__init__(n_workers, per_replica=max_batch, max_attempts=max_attempts)
         self.runner = runner
         self.workers = [DenoiseWorker(name=f"mobigen-edge-worker-{i}", max_batch=max_batch)
                         for i in range(self.n_workers)]

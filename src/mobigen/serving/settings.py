@@ -46,6 +46,16 @@ class ServerSettings(BaseModel):
                                 "forward (issue 14; serving.batched_worker); 1 = one user after another (users).")
     shape_downlink: bool = Field(True, description="Pace each reply at the request's declared downlink rate B↓ (token bucket).")
     decode_in_thread: bool = Field(False, description="Decode uploaded conditions in a thread pool instead of on the event loop.")
+    engine: Literal["embedded", "ray"] = Field(
+        "embedded", description="'embedded' = one process, worker threads; 'ray' = a Ray Serve application "
+                                "(serving.ray): FastAPI ingress + N denoise-worker replicas.")
+    workers: int = Field(1, ge=1, le=1024, description="Denoise-worker replicas (threads for 'embedded', Ray Serve "
+                                                       "replicas for 'ray', each on one GPU when GPUs exist) (workers).")
+    max_edge_queue: int = Field(256, ge=1, description="Most edge jobs outstanding (worker queues + the open slot) "
+                                                       "before new requests get 503 + Retry-After (jobs).")
+    max_wait_s: float | None = Field(
+        None, gt=0, description="Longest estimated wait for the edge that a request needing edge steps may face "
+                                "before it is refused with 503 + Retry-After; None = the scenario's L̃ (s).")
     queue_limit: int = Field(1024, ge=1, description="Most requests waiting for a slot or the worker before new ones get 503.")
     record_ttl_s: float = Field(600.0, gt=0, description="How long finished request records stay queryable (s).")
     max_records: int = Field(100_000, ge=1, description="Most request records held; past it the oldest finished ones "

@@ -28,6 +28,12 @@ class WorkerClosed(RuntimeError):
     """The worker refused a job because the server is shutting down."""
 
 
+class WorkerDied(RuntimeError):
+    """A worker replica died (or lost its device) while it held a job: the job may be run again on
+    another replica (``serving.pool``). A job raising it stops its ``DenoiseWorker``: the jobs still
+    queued there are refused (``WorkerClosed``), as a dead replica runs nothing more."""
+
+
 @dataclass(frozen=True)
 class JobResult:
     """What a finished job returns."""
@@ -71,6 +77,12 @@ class DenoiseWorker:
     def closed(self) -> bool:
         """True once ``close`` was called (new jobs are refused)."""
         return self._closed
+
+    @property
+    def batch_runner(self) -> Any:
+        """The ``batched_worker.BatchedEdgeRunner`` of this worker (its counters), or None when it
+        runs one job after another (``max_batch`` = 1)."""
+        return self._batch
 
     @property
     def queued(self) -> int:
@@ -150,6 +162,8 @@ class DenoiseWorker:
             value = job.fn()
         except BaseException as exc:  # noqa: BLE001 - handed to the awaiting request
             logger.exception("edge job failed")
+            if isinstance(exc, WorkerDied):  # this replica is gone: it runs nothing more
+                self._refusing = True
             self._resolve(job, exc=exc)
         else:
             t1 = time.perf_counter()
@@ -175,4 +189,4 @@ class DenoiseWorker:
             self._thread.join()
 
 
-__all__ = ["DenoiseWorker", "JobResult", "WorkerClosed"]
+__all__ = ["DenoiseWorker", "JobResult", "WorkerClosed", "WorkerDied"]

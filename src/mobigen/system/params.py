@@ -39,6 +39,7 @@ class SystemParams:
 
     @classmethod
     def from_scenario(cls, sc: Scenario) -> "SystemParams":
+        """The constants of scenario ``sc`` (f_E and C_E derived from its step time and budget in ε₀)."""
         return cls(
             eps0=sc.eps0_flops,
             f_edge=sc.f_edge,

@@ -52,7 +52,9 @@ class ProfileTable:
     """Per-image profile rows plus metadata (data set, metric per type, machine, date)."""
 
     frame: pd.DataFrame
+    """One row per image × configuration, with the ``COLUMNS`` (bytes in bytes, extract_s in s)."""
     meta: dict[str, Any] = field(default_factory=dict)
+    """What was profiled and how: data set, grid, metric per type, extractor backends, machine, date."""
 
     def __post_init__(self) -> None:
         missing = [c for c in COLUMNS if c not in self.frame.columns]

@@ -29,6 +29,7 @@ class Slot:
     """
 
     params: SystemParams
+    """The slot-independent constants (ε₀, f_E, C_E, L̃, η, δ, D(z), D(x₀), the T range)."""
     condition: np.ndarray
     """λ_k as an index into scenario.CONDITIONS."""
     alpha: np.ndarray
@@ -191,8 +192,11 @@ class SlotOutcome:
     """Everything the system model says about one decision on one slot."""
 
     decision: Decision
+    """The decision evaluated."""
     q_I: np.ndarray
+    """q^I_k at each user's T_k, perceptual similarity (quality-model units, ``Slot.quality_backend``)."""
     q_T: np.ndarray
+    """q^T_k at each user's T_k, text alignment (quality-model units)."""
     Q: np.ndarray
     """QoE, eq. (1)."""
     vce_s: np.ndarray

@@ -1,4 +1,6 @@
-"""DDC: Soft Actor-Critic whose actor is a small diffusion model over the action (Algorithm 3).
+"""The paper-architecture DDC (controller ``ddc-flat``): Soft Actor-Critic whose actor is a small
+diffusion model over the flat action of one K (Algorithm 3). The set-structured DDC that serves any
+K (controller ``ddc``) is ``control.ddc_set``; it reuses this package's schedule, heads and update.
 
 ``networks`` holds the nn.Modules, ``policy`` the diffusion sampling (eq. 21) and the hybrid
 action heads (eq. 25), ``algorithm`` the SAC update (eqs. 27-30) and replay buffer, ``controller``

@@ -127,6 +127,20 @@ class DDCAgent:
     def update(self, batch: tuple[torch.Tensor, ...]) -> dict[str, float]:
         """One SAC update: critics by eq. (28) with target (29), actor by eq. (27), targets by (30)."""
         c = self.config
+        s = batch[0]
+        stats = {"loss_q": self._update_critic(batch)}
+        if self.n_updates >= c.actor_delay:
+            stats |= self._update_actor(s)
+
+        with torch.no_grad():  # eq. (30)
+            for pt, p in zip(self.critic_target.parameters(), self.critic.parameters()):
+                pt.mul_(1.0 - c.tau).add_(c.tau * p)
+        self.n_updates += 1
+        return stats
+
+    def _update_critic(self, batch: tuple[torch.Tensor, ...]) -> float:
+        """The critics' step of eq. (28) with the target of eq. (29); returns the loss."""
+        c = self.config
         s, a, r, s2 = batch
         with torch.no_grad():
             y = r.clone()
@@ -139,16 +153,7 @@ class DDCAgent:
         self.opt_critic.zero_grad(set_to_none=True)
         loss_q.backward()
         self.opt_critic.step()
-
-        stats = {"loss_q": loss_q.item()}
-        if self.n_updates >= c.actor_delay:
-            stats |= self._update_actor(s)
-
-        with torch.no_grad():  # eq. (30)
-            for pt, p in zip(self.critic_target.parameters(), self.critic.parameters()):
-                pt.mul_(1.0 - c.tau).add_(c.tau * p)
-        self.n_updates += 1
-        return stats
+        return loss_q.item()
 
     def _update_actor(self, s: torch.Tensor) -> dict[str, float]:
         """The actor step of eq. (27) against the (frozen) twin critics' minimum."""

@@ -34,10 +34,15 @@ class SetDDCConfig(DDCConfig):
     """Interaction blocks of each critic. 0: the per-user values see each other only through the
     critic's slot head (mean context and edge load), which is eq. (26)'s structure: a sum of per-user
     terms plus the edge-budget penalty on Σ e_k."""
-    mixer: str = "attention"
+    mixer: str = "pool"
     """How users interact in the actor's encoder and the critics: "attention" or "pool" (mean pooling)."""
-    xi: float = 0.002
+    xi: float = 0.01
     """ξ of eqs. (27), (29), weight of the mean per-user entropy (fixed)."""
+    x_reg: float = 0.01
+    """Weight of the L2 penalty on the actor's raw x₀ (see ``DDCConfig.x_reg``)."""
+    actor_delay: int = 1000
+    """Critic-only updates before the actor's first: the critics first learn from the uniform warm-up
+    slots (without it the actor followed an untrained critic into T = steps_min in our runs)."""
     lr_actor: float = 3e-4
     """Adam learning rate of the actor."""
     lr_critic: float = 1e-3
@@ -46,6 +51,14 @@ class SetDDCConfig(DDCConfig):
     """Slots of uniform random actions before the first update."""
     buffer_size: int = 200_000
     """Replay capacity per (K, n_T) bucket (transitions)."""
+    critic_extra_updates: int = 1
+    """Extra critic-only updates (eq. 28) per environment step, besides ``updates_per_step`` full ones
+    (the critics are cheap to update and the actor follows their gradient)."""
+    explore_eps: float = 0.1
+    """While training, each user's action is replaced by a uniform random one with this probability
+    (on top of the diffusion noise), so that the replay keeps covering every (T, e)."""
+    lr_final_frac: float = 0.1
+    """Both learning rates decay linearly over the run to this fraction of their start (1: constant)."""
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -54,6 +67,12 @@ class SetDDCConfig(DDCConfig):
                 raise ValueError(f"DDC config field '{name}' must be >= 1")
         if self.critic_layers < 0:
             raise ValueError("DDC config field 'critic_layers' must be >= 0")
+        if self.critic_extra_updates < 0:
+            raise ValueError("DDC config field 'critic_extra_updates' must be >= 0")
+        if not 0.0 <= self.explore_eps <= 1.0:
+            raise ValueError("DDC config field 'explore_eps' must lie in [0, 1]")
+        if not 0.0 < self.lr_final_frac <= 1.0:
+            raise ValueError("DDC config field 'lr_final_frac' must lie in (0, 1]")
         if self.mixer not in MIXERS:
             raise ValueError(f"DDC config field 'mixer' must be one of {MIXERS}, got {self.mixer!r}")
         if self.hidden % self.heads:
@@ -82,6 +101,12 @@ class SetDDCAgent(DDCAgent):
         self.opt_critic = torch.optim.Adam(self.critic.parameters(), lr=config.lr_critic)
         self.gen = torch.Generator().manual_seed(seed)
         self.n_updates = 0
+
+    def set_lr_fraction(self, frac: float) -> None:
+        """Scale both optimisers' learning rates to ``frac`` of the configured ones."""
+        for opt, lr in ((self.opt_actor, self.config.lr_actor), (self.opt_critic, self.config.lr_critic)):
+            for group in opt.param_groups:
+                group["lr"] = lr * frac
 
     @staticmethod
     def expected_logp(probs: torch.Tensor) -> torch.Tensor:

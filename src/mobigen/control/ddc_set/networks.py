@@ -15,7 +15,10 @@ import torch
 from torch import nn
 
 from mobigen.control.ddc.networks import SinusoidalTimeEmbedding
-from mobigen.control.ddc_set.tokens import EDGE_SHARE, STEPS, STEPS_MAX, STEPS_MIN, TOKEN_DIM
+from mobigen.control.ddc_set.tokens import (DEVICE_BUDGET, DEVICE_STEP_S, EDGE_SHARE, EDGE_STEP_S, ETA, ETA_SCALE,
+                                            IMAGE_DOWN_S, L_SCALE_S, LATENCY_THRESHOLD, LATENT_DOWN_S, Q_FIRST,
+                                            QOE_THRESHOLD, STEPS, STEPS_MAX, STEPS_MIN, TIME_S, TOKEN_DIM, VCE_S)
+from mobigen.control.observation import Q_POINTS
 
 
 class PoolBlock(nn.Module):
@@ -77,32 +80,63 @@ class SetDenoiser(nn.Module):
         return self.mid(torch.cat([x, te, h], dim=-1))
 
 
-def soft_edge_steps(s: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
-    """A differentiable reading of the box action's e_k (steps), (B, K): T and e from their bins'
-    continuous coordinates (``control.action_map`` floors them)."""
+def soft_steps(s: torch.Tensor, a: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """A differentiable reading of the box action's (T_k, e_k) (steps), each (B, K): the continuous
+    coordinates inside their bins (``control.action_map`` floors them)."""
     K = s.shape[1]
     lo, hi = s[..., STEPS_MIN] * STEPS, s[..., STEPS_MAX] * STEPS
     T = lo + (a[:, :K].clamp(-1, 1) + 1.0) / 2.0 * (hi - lo + 1.0) - 0.5
-    return (a[:, K:].clamp(-1, 1) + 1.0) / 2.0 * (T + 1.0) - 0.5
+    return T, (a[:, K:].clamp(-1, 1) + 1.0) / 2.0 * (T + 1.0) - 0.5
+
+
+N_ACTION_FEATURES = 10
+"""Per-user action features of ``action_features``."""
+
+
+def action_features(s: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
+    """What the system model says about each user's action, read off the token — the critics'
+    per-user input besides (token, a_k); (B, K, N_ACTION_FEATURES), differentiable in ``a``.
+
+    From the soft (T, e) of ``soft_steps``: T, e, d = T − e (steps / STEPS); Q_k(T) interpolated
+    between the token's Q samples (eq. 1); the latency L¹ + e ε₀/f_E + d ε₀/f_k + download of the
+    latent or, when e = T, the image (eqs. 2, 6, 7; s / L̃); U = Q − ηL (eq. 8); the shortfalls
+    (Q̃ − Q)⁺, (L − L̃)⁺/L̃ and (d − C_k/ε₀)⁺/STEPS of eqs. (13)-(15); and how full the offload is."""
+    T, e = soft_steps(s, a)
+    lo, hi = s[..., STEPS_MIN] * STEPS, s[..., STEPS_MAX] * STEPS
+    d = (T - e).clamp_min(0.0)
+    q = s[..., Q_FIRST:Q_FIRST + Q_POINTS]
+    pos = ((T - lo) / (hi - lo).clamp_min(1.0) * (Q_POINTS - 1)).clamp(0.0, Q_POINTS - 1.0)
+    i0 = pos.detach().floor().clamp(max=Q_POINTS - 2).long()
+    w = pos - i0
+    Q = torch.gather(q, -1, i0[..., None])[..., 0] * (1 - w) + torch.gather(q, -1, (i0 + 1)[..., None])[..., 0] * w
+    full = torch.sigmoid(4.0 * (e - T + 0.5))
+    L = (s[..., VCE_S] + e * s[..., EDGE_STEP_S] + d * s[..., DEVICE_STEP_S]
+         + (1 - full) * s[..., LATENT_DOWN_S] + full * s[..., IMAGE_DOWN_S]) * TIME_S
+    L_max = s[..., LATENCY_THRESHOLD] * L_SCALE_S
+    U = Q - s[..., ETA] * ETA_SCALE * L
+    return torch.stack([T / STEPS, e / STEPS, d / STEPS, Q, L / L_max, U,
+                        torch.relu(s[..., QOE_THRESHOLD] - Q), torch.relu(L - L_max) / L_max,
+                        torch.relu(d - s[..., DEVICE_BUDGET] * STEPS) / STEPS, full], dim=-1)
 
 
 class SetCritic(nn.Module):
-    """Q_ψ(s, a), permutation-invariant: per user [token, (a_T, a_e)_k, soft e_k] -> shared MLP ->
-    self-attention across users -> per-user value; Q = mean over users plus a head on the mean
-    context and the soft edge load mean_k e_k − C_E/K (the coupling term of eq. 26).
+    """Q_ψ(s, a), permutation-invariant: per user [token, (a_T, a_e)_k, action features] -> shared
+    MLP -> (optional) interaction blocks across users -> per-user value; Q = mean over users plus a
+    head on the mean context and the soft edge load mean_k e_k − C_E/K (the coupling term of eq. 26).
 
     It predicts the reward per user (eq. 26 / K), so one critic serves every K."""
 
     def __init__(self, hidden: int = 64, heads: int = 4, layers: int = 1, mixer: str = "attention") -> None:
         super().__init__()
-        self.enc = SetEncoder(TOKEN_DIM + 3, hidden, heads, layers, mixer)
+        self.enc = SetEncoder(TOKEN_DIM + 2 + N_ACTION_FEATURES, hidden, heads, layers, mixer)
         self.user = nn.Sequential(nn.Linear(hidden, hidden), nn.SiLU(), nn.Linear(hidden, 1))
         self.slot = nn.Sequential(nn.Linear(hidden + 2, hidden), nn.SiLU(), nn.Linear(hidden, 1))
 
     def forward(self, s: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
         K = s.shape[1]
-        e = soft_edge_steps(s, a)
-        x = torch.cat([s, a[:, :K, None], a[:, K:, None], (e / STEPS)[..., None]], dim=-1)
+        f = action_features(s, a)
+        e = f[..., 1] * STEPS
+        x = torch.cat([s, a[:, :K, None], a[:, K:, None], f], dim=-1)
         h = self.enc(x)
         load = e.mean(1) / STEPS - s[:, 0, EDGE_SHARE]  # (Σ e_k − C_E)/K in STEPS units
         g = torch.cat([h.mean(1), load[:, None], torch.relu(load)[:, None]], dim=-1)

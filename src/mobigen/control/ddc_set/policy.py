@@ -14,7 +14,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from mobigen.control.ddc.policy import gumbel_step_coordinate, ordinal_heads, register_schedule, reverse_process, step_centres
+from mobigen.control.ddc.policy import (gumbel_step_coordinate, ordinal_heads, register_schedule, reverse_process,
+                                        step_centres)
 from mobigen.control.ddc_set.networks import SetDenoiser, SetEncoder
 from mobigen.control.ddc_set.tokens import STEPS, STEPS_MAX, STEPS_MIN, TOKEN_DIM
 

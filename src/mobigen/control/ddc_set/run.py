@@ -2,9 +2,13 @@
 
 Writes to ``out_dir`` (``<name>`` = ``ddcset_seed<S>``): ``<name>.csv`` (test reward vs environment
 steps on the ``paper`` preset's held-out slots, K = 5, the curve of Fig. 13, and its ratio to Exact),
-``<name>_sets.csv`` (reward / Exact on the held-out slots of every ``EVAL_SCENARIOS`` entry),
+``<name>_sets.csv`` (reward / Exact on validation slots of every ``EVAL_SCENARIOS`` entry),
 TensorBoard events under ``tb/``, ``<name>.pt`` (the actor), ``<name>_agent.pt`` (critics and
-optimisers too) and ``<name>.json`` (summary, steps per second, wall time).
+optimisers of the last step) and ``<name>.json`` (summary, steps per second, wall time).
+
+The saved actor is the one of the evaluation with the best mean validation ratio (early stopping).
+Validation slots come from ``VALIDATION_SEED``, never from ``evaluation.HELDOUT_SEED`` (the seed of
+the benchmark's and Fig. 13's held-out slots), so the selection does not see the benchmark's slots.
 """
 
 from __future__ import annotations
@@ -31,7 +35,9 @@ from mobigen.scenario import Scenario, preset
 log = logging.getLogger(__name__)
 
 EVAL_SCENARIOS = ("users-3", "users-8", "users-11", "low-end-5", "low-end-11", "users-16")
-"""Held-out scenarios logged besides ``paper`` (each on ``eval_slots // 2`` slots)."""
+"""Validation scenarios logged besides ``paper`` (each on ``eval_slots // 2`` slots)."""
+VALIDATION_SEED = 31_337_000
+"""Seed of the validation slots (checkpoint selection); not the benchmark's ``HELDOUT_SEED``."""
 
 
 @dataclass(frozen=True)
@@ -43,15 +49,17 @@ class SetTrainResult:
     csv: Path
     """Test reward vs environment steps on ``paper``."""
     final_reward: float
-    """Mean eq. (26) reward on the ``paper`` held-out slots at the end."""
+    """Mean eq. (26) reward of the saved actor on the ``paper`` held-out slots."""
     exact_reward: float
     """Exact's mean reward on the same slots."""
     final_ratios: dict
-    """Reward / Exact per held-out scenario at the end."""
+    """Reward / Exact of the saved actor per validation scenario."""
     wall_s: float
     """Training time including evaluations (s)."""
     steps_per_s: float
     """Environment steps (each with one update) per second, evaluations included."""
+    selected_env_steps: int
+    """The evaluation whose actor was saved (best mean validation ratio)."""
 
 
 def train_set(make_sampler: Callable[[Scenario], object], *, steps: int, seed: int, out_dir: str | Path,
@@ -66,7 +74,8 @@ def train_set(make_sampler: Callable[[Scenario], object], *, steps: int, seed: i
     name = f"ddcset_seed{seed}"
     sampler = MixtureSampler(make_sampler, mixture)  # 1. training slots and held-out slots
     paper = heldout_slots(make_sampler(preset("paper")), eval_slots)
-    sets = {n: heldout_slots(make_sampler(preset(n)), max(eval_slots // 2, 1)) for n in EVAL_SCENARIOS}
+    sets = {n: heldout_slots(make_sampler(preset(n)), max(eval_slots // 2, 1), seed=VALIDATION_SEED)
+            for n in EVAL_SCENARIOS}
     exact = ExactController()
     paper_exact = mean_reward(exact, paper)
     sets_exact = {n: mean_reward(exact, s) for n, s in sets.items()}
@@ -76,12 +85,16 @@ def train_set(make_sampler: Callable[[Scenario], object], *, steps: int, seed: i
     with sets_csv.open("w", newline="") as fh:
         csv.writer(fh).writerow(["env_steps", *EVAL_SCENARIOS, "mean_ratio", "steps_per_s"])
     ratios: dict[str, float] = {}
+    best: dict = {"mean_ratio": -float("inf")}
 
     def on_eval(t: int, agent, stats: dict) -> None:  # 2. the held-out evaluation
         ctrl = SetDDCController.from_agent(agent)
         ratios.clear()
         ratios.update({n: mean_reward(ctrl, s) / sets_exact[n] for n, s in sets.items()})
         mean_ratio = float(np.mean(list(ratios.values())))
+        if t > 0 and mean_ratio > best["mean_ratio"]:  # early stopping on the validation slots
+            best.update(mean_ratio=mean_ratio, env_steps=t, ratios=dict(ratios),
+                        actor={k: v.detach().clone() for k, v in agent.actor.state_dict().items()})
         scal = {f"ratio/{n}": v for n, v in ratios.items()} | {"ratio/mean": mean_ratio}
         scal |= {k: float(v) for k, v in stats.items()}
         elog.log(t, mean_reward(ctrl, paper), **scal)
@@ -96,14 +109,19 @@ def train_set(make_sampler: Callable[[Scenario], object], *, steps: int, seed: i
                           progress=progress)  # 3. Algorithm 3
     wall = time.perf_counter() - t0
     elog.close()
-    meta = {"algo": "ddc-set", "seed": seed, "env_steps": steps, "mixture": asdict(mixture),
-            "families": [f.name for f in sampler.families], "quality_backend": backend,
-            "heldout_reward_paper": elog.rows[-1]["test_reward"], "heldout_exact_reward_paper": paper_exact,
-            "heldout_ratios": dict(ratios), "wall_s": wall, "torch_threads": torch.get_num_threads()}
-    ckpt = SetDDCController.from_agent(agent, meta=meta).save(out / f"{name}.pt")  # 4. checkpoint and summary
-    torch.save(agent.state_dict(), out / f"{name}_agent.pt")
-    res = SetTrainResult(checkpoint=ckpt, csv=elog.csv_path, final_reward=elog.rows[-1]["test_reward"],
-                         exact_reward=paper_exact, final_ratios=dict(ratios), wall_s=wall, steps_per_s=steps / wall)
+    torch.save(agent.state_dict(), out / f"{name}_agent.pt")  # 4. the last agent, the selected actor, summary
+    if "actor" in best:
+        agent.actor.load_state_dict(best["actor"])
+    sel_row = next((r for r in elog.rows if r["env_steps"] == best.get("env_steps")), elog.rows[-1])
+    meta = {"algo": "ddc-set", "seed": seed, "env_steps": steps, "selected_env_steps": best.get("env_steps", steps),
+            "mixture": asdict(mixture), "families": [f.name for f in sampler.families], "quality_backend": backend,
+            "heldout_reward_paper": sel_row["test_reward"], "heldout_exact_reward_paper": paper_exact,
+            "validation_ratios": best.get("ratios", dict(ratios)), "wall_s": wall,
+            "torch_threads": torch.get_num_threads()}
+    ckpt = SetDDCController.from_agent(agent, meta=meta).save(out / f"{name}.pt")
+    res = SetTrainResult(checkpoint=ckpt, csv=elog.csv_path, final_reward=sel_row["test_reward"],
+                         exact_reward=paper_exact, final_ratios=best.get("ratios", dict(ratios)), wall_s=wall,
+                         steps_per_s=steps / wall, selected_env_steps=int(best.get("env_steps", steps)))
     summary = {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(res).items()}
     summary.update(algo="ddc-set", seed=seed, steps=steps, config=asdict(config), mixture=asdict(mixture),
                    families=[f.to_dict() for f in sampler.families], eval_slots=eval_slots, quality_backend=backend,

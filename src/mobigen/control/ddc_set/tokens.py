@@ -79,3 +79,25 @@ STEPS_MIN = USER_FEATURES + 9
 """Token index of steps_min/STEPS."""
 STEPS_MAX = USER_FEATURES + 10
 """Token index of steps_max/STEPS."""
+
+# Token indices the critics' action features read (``networks.action_features``).
+QOE_THRESHOLD = len(CONDITIONS) + 3
+"""Q̃_k."""
+Q_FIRST = len(CONDITIONS) + 4
+"""First of the ``Q_POINTS`` samples of Q_k(T)."""
+DEVICE_BUDGET = Q_FIRST + Q_POINTS
+"""C_k/ε₀/STEPS."""
+DEVICE_STEP_S = DEVICE_BUDGET + 1
+"""ε₀/f_k/TIME_S."""
+VCE_S = DEVICE_BUDGET + 2
+"""L¹_k/TIME_S."""
+LATENT_DOWN_S = DEVICE_BUDGET + 3
+"""D(z)·8/B↓/TIME_S."""
+IMAGE_DOWN_S = DEVICE_BUDGET + 4
+"""D(x₀)·8/B↓/TIME_S."""
+EDGE_STEP_S = USER_FEATURES
+"""ε₀/f_E/TIME_S."""
+LATENCY_THRESHOLD = USER_FEATURES + 3
+"""L̃/L_SCALE_S."""
+ETA = USER_FEATURES + 4
+"""η/ETA_SCALE."""

@@ -1,10 +1,13 @@
 """The set DDC's training loop: Algorithm 3 on slots from a ``MixtureSampler``.
 
-Each environment step draws one slot (any K of the mixture), acts (uniform random for the first
-``learning_starts`` slots, then the diffusion actor with fresh noise a_N ~ N(0, I), Algorithm 3 line
-5), scores the decision by eq. (26) (``system.evaluate_decision``), stores (tokens, a, r/K) in the
-bucketed replay and runs ``updates_per_step`` updates of eqs. (27)-(30). Slots are independent draws
-(the next one does not depend on the action), so there is no episode state: γ = 0, eq. (29) is y' = r.
+Each environment step draws one slot (any K of the mixture) and acts: uniform random for the first
+``learning_starts`` slots, then the diffusion actor with fresh noise a_N ~ N(0, I) (Algorithm 3
+line 5), each user's action replaced by a uniform one with probability ``explore_eps``. It scores
+the decision by eq. (26) (``system.evaluate_decision``), stores (tokens, a, r/K) in the bucketed
+replay, and runs ``updates_per_step`` updates of eqs. (27)-(30) plus ``critic_extra_updates``
+critic-only ones; both learning rates decay linearly to ``config.lr_final_frac`` of their start over
+the run (a deviation: Algorithm 3 has none). Slots are independent draws (the next one does not
+depend on the action), so there is no episode state: γ = 0, eq. (29) is y' = r.
 """
 
 from __future__ import annotations
@@ -50,11 +53,18 @@ def train_ddc_set(sampler, steps: int, *, seed: int = 0, config: SetDDCConfig = 
             a = rng.uniform(-1, 1, 2 * slot.K).astype(np.float32)  # warm-up: uniform actions
         else:
             a = agent.act(tok, explore=True)  # line 5
+            if config.explore_eps > 0:  # ε-uniform per user on top of the diffusion noise
+                pick = np.tile(rng.random(slot.K) < config.explore_eps, 2)
+                a = np.where(pick, rng.uniform(-1, 1, 2 * slot.K), a).astype(np.float32)
         r = evaluate_decision(slot, action_to_decision(a, slot)).reward  # line 6, eq. (26)
         buf.add(tok, len(slot.params.steps_values), a, r / slot.K)  # line 7 (reward per user)
         if t > config.learning_starts:
+            done = (t - config.learning_starts) / max(steps - config.learning_starts, 1)
+            agent.set_lr_fraction(1.0 - (1.0 - config.lr_final_frac) * done)  # linear decay
             for _ in range(config.updates_per_step):
                 stats = agent.update(buf.sample(config.batch_size, rng))  # lines 8-11
+            for _ in range(config.critic_extra_updates):
+                agent._update_critic(buf.sample(config.batch_size, rng))  # line 10 again
         if on_eval and (t % eval_every == 0 or t == steps):
             stats = dict(stats, steps_per_s=t / (time.perf_counter() - t0))
             on_eval(t, agent, stats)

@@ -11,7 +11,7 @@
 4. Local search on F(a) = Σ_m V_m(S_m): best single move (one user to another edge), and when no
    move improves, best swap (two users on different edges exchange edges), until neither improves.
 5. Start choice: the searched association, least loaded and best channel (``baselines``) are scored
-   with the exact per-edge optimum (``values.edge_reward``, the value of ``control.exact``'s DP); the
+   with the exact per-edge optimum (``values.edge_rewards``, the value of ``control.exact``'s DP); the
    best is kept, so the controller never does worse than those two baselines.
 6. Exact polish: the ``polish_tries`` moves with the best surrogate gain are re-scored with the exact
    per-edge optimum of the two edges they touch; the best real improvement is applied, for up to
@@ -134,8 +134,8 @@ class FastController:
 
     name = "fast"
 
-    def __init__(self, *, n_prices: int = 33, max_iter: int = 200, polish_tries: int = 6,
-                 polish_rounds: int = 4) -> None:
+    def __init__(self, *, n_prices: int = 33, max_iter: int = 200, polish_tries: int = 4,
+                 polish_rounds: int = 2) -> None:
         if n_prices < 2:
             raise ValueError(f"n_prices: must be >= 2, got {n_prices!r}")
         self.n_prices, self.max_iter = int(n_prices), int(max_iter)
@@ -149,8 +149,9 @@ class FastController:
         lam, H = dual_tables(ev, self.n_prices)
         searched = local_search(H, lam, ev.budget, lagrangian_association(H, lam, ev.budget), self.max_iter)
         starts = (searched, least_loaded(mslot), best_channel(mslot))
-        values = [_true_value(ev, a) for a in starts]
-        edge = starts[int(np.argmax(values))]  # step 5; ties: the searched one
+        M = mslot.M
+        per_edge = edge_rewards([ev.w[a == m, m] for a in starts for m in range(M)], np.tile(ev.budget, 3), ev.delta1)
+        edge = starts[int(np.argmax(per_edge.reshape(3, M).sum(axis=1)))]  # step 5; ties: the searched one
         return _polish(ev, H, lam, edge, self.polish_tries, self.polish_rounds)
 
     def decide(self, mslot: MultiEdgeSlot) -> MultiDecision:
@@ -163,11 +164,6 @@ def _edge_rewards(ev: EdgeValues, edge: np.ndarray) -> np.ndarray:
     """The exact optimal reward of every edge under association ``edge`` (``values.edge_rewards``)."""
     M = ev.w.shape[1]
     return edge_rewards([ev.w[edge == m, m] for m in range(M)], ev.budget, ev.delta1)
-
-
-def _true_value(ev: EdgeValues, edge: np.ndarray) -> float:
-    """Σ_m of the exact per-edge optimum: the slot reward the association reaches."""
-    return float(_edge_rewards(ev, edge).sum())
 
 
 def _polish(ev: EdgeValues, H: np.ndarray, lam: np.ndarray, edge: np.ndarray, n_try: int,

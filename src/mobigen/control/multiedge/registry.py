@@ -24,6 +24,8 @@ log = logging.getLogger(__name__)
 
 MULTIEDGE_NAMES = ("oracle", "fast", "best-channel", "least-loaded", "random", "fast+ddc")
 """Controller names ``make_multiedge_controller`` knows."""
+_warned: list[bool] = []
+"""Whether the missing set-DDC checkpoint was logged already (once per process)."""
 
 
 def per_edge_ddc(scenario: Scenario) -> tuple[Controller, str | None]:
@@ -31,8 +33,11 @@ def per_edge_ddc(scenario: Scenario) -> tuple[Controller, str | None]:
     try:
         return one_edge.resolve_controller("ddc", scenario.replace(edges=None))
     except FileNotFoundError as exc:
-        log.warning("fast+ddc: %s: the exact DP decides per edge instead", exc)
-        return ExactController(), f"no set-DDC checkpoint ({exc})"
+        if not _warned:
+            log.warning("fast+ddc: %s: the exact DP decides per edge instead", exc)
+            _warned.append(True)
+        return ExactController(), ("no set-DDC checkpoint is installed (package data/ddc_set.pt; train one with "
+                                   "`mobigen train ddc`)")
 
 
 def make_multiedge_controller(name: str, scenario: Scenario | str = "paper", *, seed: int = 0) -> MultiEdgeController:

@@ -65,7 +65,7 @@ def edge_rewards(ws: list[np.ndarray], budgets: np.ndarray, delta1: float) -> np
     f = np.zeros((n_b, 1))
     pad = np.full((n_b, n_e - 1), -np.inf)
     for k in range(W.shape[1]):
-        win = sliding_window_view(np.concatenate([pad, f, pad], axis=1), n_e, axis=1)  # [b, E, i] = f[b, E-(n_e-1-i)]
+        win = sliding_window_view(np.concatenate([pad, f[:, : cap + 1], pad], axis=1), n_e, axis=1)  # [b, E, i] = f[b, E-(n_e-1-i)]
         f = (win[:, : cap + 1] + W_rev[:, k][:, None, :]).max(axis=2)
     E = np.arange(f.shape[1])[None, :]
     pen = delta1 * np.maximum(0.0, E - np.asarray(budgets, dtype=float)[:, None])  # (12) penalty, eq. (26)

@@ -14,8 +14,12 @@ The SCA: write y_k = x_k T_k (edge steps) and z_k = (1 − x_k) T_k (local steps
 y_k ≤ T_max x_k, z_k ≤ T_max (1 − x_k); replace Q_k(T) by its upper concave envelope (hypograph
 constraints); relax x_k to [0, 1] and add the binarity penalty ρ Σ x_k (x_k − 1), which is convex in x,
 so each iteration linearises it at the current point (x_k² ≥ 2x_k⁽ⁿ⁾x_k − x_k⁽ⁿ⁾², a minorant): every
-subproblem is a linear programme (scipy HiGHS). ρ grows each iteration until x is binary. The result is
+subproblem is a linear programme (scipy HiGHS). ρ grows each iteration until x is binary; the loop stops
+as soon as no later iteration can change the solution (``_settled``: same answers, fewer LPs). The result is
 rounded (T_k to an integer) and repaired greedily to the budgets, as OQC rounds its relaxation.
+
+Steps: ``build_lp`` (the slot's LP, once per slot), ``OQCController.solve_relaxed`` (the SCA iterations,
+``_solve_penalised`` each), ``_round_and_repair`` (the integer decision).
 """
 
 from __future__ import annotations

@@ -27,6 +27,7 @@ from fastapi.responses import FileResponse, JSONResponse, RedirectResponse, Stre
 
 from mobigen.serving.console.device import NOISE_NOTE, SimulatedDevice, TryRequest
 from mobigen.serving.console.views import json_safe, recent_slots, sse_frame
+from mobigen.serving.errors import error_response
 from mobigen.serving.events import DeviceEvent, event_dict
 
 logger = logging.getLogger(__name__)
@@ -46,26 +47,21 @@ def static_dir() -> Any:
     return resources.files("mobigen.serving.console") / "static"
 
 
-def _error(status: int, error: str, detail: str) -> JSONResponse:
-    return JSONResponse({"error": error, "detail": detail}, status_code=status)
+def _url_host(host: str | None) -> str:
+    """``host`` as it goes into a URL: a wildcard bind becomes loopback, an IPv6 address gets brackets."""
+    host = {"0.0.0.0": "127.0.0.1", "": "127.0.0.1", None: "127.0.0.1", "::": "::1"}.get(host, host)
+    return f"[{host}]" if ":" in str(host) else str(host)
 
 
 def loopback_url(request: Request) -> str:
     """The URL of this very server as seen from inside it (the socket it accepted the request on)."""
     host, port = (request.scope.get("server") or ("127.0.0.1", 80))[:2]
-    if host in ("0.0.0.0", "", None):
-        host = "127.0.0.1"
-    elif host == "::":
-        host = "::1"
-    if ":" in str(host):
-        host = f"[{host}]"
-    return f"http://{host}:{port}"
+    return f"http://{_url_host(host)}:{port}"
 
 
 def console_url(host: str, port: int) -> str:
     """The console's address for people: ``http://host:port/ui/`` (a wildcard bind shown as 127.0.0.1)."""
-    shown = {"0.0.0.0": "127.0.0.1", "::": "[::1]", "": "127.0.0.1"}.get(host, f"[{host}]" if ":" in host else host)
-    return f"http://{shown}:{port}{UI_PREFIX}/"
+    return f"http://{_url_host(host)}:{port}{UI_PREFIX}/"
 
 
 class _Console:
@@ -130,6 +126,51 @@ class _Console:
         finally:
             sub.close()
 
+    async def try_request(self, request: Request, image: UploadFile, prompt: str, omega_I: float,
+                          qoe_threshold: float, device_type: int, seed: int, uplink_mbps: float | None,
+                          downlink_mbps: float | None) -> JSONResponse:
+        """One try-it request: check the fields and the image, wait for the simulated device, run it."""
+        import httpx
+
+        from mobigen.serving.client import ServerError
+
+        # 1. the fields the form types cannot check, then the image
+        if len(prompt) > self.settings.max_prompt_chars:
+            return error_response(422, "invalid_request", f"field 'prompt': {len(prompt)} characters exceeds the "
+                                  f"limit of {self.settings.max_prompt_chars}")
+        n_types = len(self.svc.scenario.device_compute_ratios)
+        if device_type >= n_types:
+            return error_response(422, "invalid_request",
+                                  f"field 'device_type' must lie in 0..{n_types - 1}, got {device_type}")
+        try:
+            rgb = await _read_source_image(image)
+        except ValueError as exc:
+            return error_response(422, "invalid_image", str(exc))
+        # 2. a bounded number waiting for the device
+        if self.waiting >= MAX_WAITING:
+            return error_response(429, "busy", f"{self.waiting} try-it requests are already running or waiting for "
+                                  "the simulated device; retry in a moment")
+        req = TryRequest(rgb, prompt, omega_I, qoe_threshold, device_type, seed, uplink_mbps, downlink_mbps)
+        url = self.device_url or loopback_url(request)
+        # 3. the simulated device against the edge's own API, one at a time
+        self.waiting += 1
+        try:
+            async with self.device_lock():
+                report = await asyncio.to_thread(self.device.run, url, req)
+        except ServerError as exc:  # the edge refused the simulated device's request: pass its answer on
+            return error_response(exc.status_code, exc.error,
+                                  f"the edge refused the simulated device's request: {exc.detail}")
+        except httpx.TransportError as exc:
+            return error_response(503, "loopback_unreachable",
+                                  f"the simulated device could not reach the edge at {url}: {type(exc).__name__}: {exc}")
+        except ValueError as exc:  # a field the client code refused
+            return error_response(422, "invalid_request", str(exc))
+        finally:
+            self.waiting -= 1
+        # 4. the device's own measurements join the live view
+        self.svc.events.publish(DeviceEvent(report["request_id"], report["measured"], simulated=True))
+        return JSONResponse(json_safe(report))
+
 
 async def _read_source_image(image: UploadFile) -> Any:
     """The uploaded photo as 512x512 RGB; ``ValueError`` naming field 'image' if it is not a usable image."""
@@ -169,7 +210,7 @@ def console_router(service: Any, settings: Any, *, device_url: str | None = None
     @router.get("/static/{name}")
     async def static(name: str) -> Any:
         if name not in STATIC_FILES:
-            return _error(404, "not_found", f"no console file {name!r}")
+            return error_response(404, "not_found", f"no console file {name!r}")
         return FileResponse(str(root / name), media_type=STATIC_FILES[name], headers={"cache-control": "no-cache"})
 
     @router.get("/api/info")
@@ -197,40 +238,8 @@ def console_router(service: Any, settings: Any, *, device_url: str | None = None
         uplink_mbps: Annotated[float | None, Form(gt=0, le=100_000)] = None,
         downlink_mbps: Annotated[float | None, Form(gt=0, le=100_000)] = None,
     ) -> JSONResponse:
-        import httpx
-
-        from mobigen.serving.client import ServerError
-
-        if len(prompt) > settings.max_prompt_chars:
-            return _error(422, "invalid_request", f"field 'prompt': {len(prompt)} characters exceeds the limit of "
-                          f"{settings.max_prompt_chars}")
-        n_types = len(service.scenario.device_compute_ratios)
-        if device_type >= n_types:
-            return _error(422, "invalid_request", f"field 'device_type' must lie in 0..{n_types - 1}, got {device_type}")
-        try:
-            rgb = await _read_source_image(image)
-        except ValueError as exc:
-            return _error(422, "invalid_image", str(exc))
-        if con.waiting >= MAX_WAITING:
-            return _error(429, "busy", f"{con.waiting} try-it requests are already running or waiting for the simulated device; "
-                          "retry in a moment")
-        req = TryRequest(rgb, prompt, omega_I, qoe_threshold, device_type, seed, uplink_mbps, downlink_mbps)
-        url = con.device_url or loopback_url(request)
-        con.waiting += 1
-        try:
-            async with con.device_lock():
-                report = await asyncio.to_thread(con.device.run, url, req)
-        except ServerError as exc:  # the edge refused the simulated device's request: pass its answer on
-            return _error(exc.status_code, exc.error, f"the edge refused the simulated device's request: {exc.detail}")
-        except httpx.TransportError as exc:
-            return _error(503, "loopback_unreachable",
-                          f"the simulated device could not reach the edge at {url}: {type(exc).__name__}: {exc}")
-        except ValueError as exc:  # a field the client code refused
-            return _error(422, "invalid_request", str(exc))
-        finally:
-            con.waiting -= 1
-        service.events.publish(DeviceEvent(report["request_id"], report["measured"], simulated=True))
-        return JSONResponse(json_safe(report))
+        return await con.try_request(request, image, prompt, omega_I, qoe_threshold, device_type, seed,
+                                     uplink_mbps, downlink_mbps)
 
     return router
 

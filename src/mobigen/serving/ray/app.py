@@ -57,14 +57,16 @@ def build_application(settings: ServerSettings, workers: int = 1, *, cpus_per_wo
 
     if workers < 1:
         raise ValueError(f"field 'workers' must be >= 1, got {workers}")
+    settings = settings.model_copy(update={"engine": "ray", "workers": int(workers)})
     worker_handle = None
     if settings.denoise == "run":
         opts = worker_options(cpus_per_worker, gpus)
         threads = int(opts.get("num_cpus", 1)) if not opts.get("num_gpus") else 1
         spec = dict(components=settings.components, components_seed=settings.components_seed,
                     image_size=settings.image_size, wire_mode=settings.wire_mode, image_format=settings.image_format)
-        worker_handle = DenoiseReplica.options(num_replicas=int(workers), ray_actor_options=opts).bind(
-            spec, max(1, threads))
+        batch = int(settings.edge_max_batch)
+        worker_handle = DenoiseReplica.options(num_replicas=int(workers), ray_actor_options=opts,
+                                               max_ongoing_requests=batch).bind(spec, max(1, threads), batch)
     ingress = EdgeIngress.options(max_ongoing_requests=max_ongoing_requests or settings.max_connections)
     return ingress.bind(settings.model_dump(), worker_handle, int(workers), service_kwargs or {})
 
@@ -135,7 +137,11 @@ class LocalRayServe:
                  reuse: bool = True) -> None:
         self.host = host
         self.port = int(port) if port else free_port(host)
-        self.ray_init = {"include_dashboard": False, "log_to_driver": False, **(ray_init or {})}
+        joining = bool((ray_init or {}).get("address"))
+        """Connecting to a running cluster: leave its Serve running at ``stop`` (only this app is deleted)."""
+        self.ray_init = dict(ray_init or {}) if joining else {"include_dashboard": False, "log_to_driver": False,
+                                                               **(ray_init or {})}
+        self._joining = joining
         self.reuse = reuse
         self._started_ray = False
         self.apps: list[str] = []
@@ -206,7 +212,8 @@ class LocalRayServe:
             except Exception:  # noqa: BLE001 - best effort at shutdown
                 logger.warning("could not delete Serve app %s", name, exc_info=True)
         if self._started_ray:
-            serve.shutdown()
+            if not self._joining:
+                serve.shutdown()
             ray.shutdown()
             self._started_ray = False
 

@@ -3,8 +3,9 @@
 - ``DenoiseReplica`` (``num_replicas = N``): one denoise worker. It builds its own ``SplitRunner``
   from the ``GenerationSpec`` (tiny components from their seed, or a local weights directory that every
   node holds), loads the weights and runs one step in its constructor (so Serve reports it healthy
-  only once it is ready), and runs one job at a time (``max_ongoing_requests = 1``: a replica is one
-  GPU stream, or one CPU worker). Each replica asks for one GPU when the cluster has GPUs, else
+  only once it is ready), and runs the jobs it holds (``max_ongoing_requests`` = the edge's
+  ``edge_max_batch``) on its own ``DenoiseWorker``: edge shares in continuous batches, one denoiser
+  forward per step (``serving.batched_worker``), like the embedded engine's worker. Each replica asks for one GPU when the cluster has GPUs, else
   ``cpus_per_worker`` CPUs (and sets torch's threads to match).
 - ``EdgeIngress`` (one replica per edge): the FastAPI app of ``serving.app.create_app`` via
   ``serve.ingress``, built inside the replica. Its ``EdgeService`` is this edge's slot scheduler: the
@@ -23,7 +24,7 @@ from typing import Any
 
 from ray import serve
 
-from mobigen.serving.jobs import Job, run_job
+from mobigen.serving.jobs import Job, to_callable
 
 logger = logging.getLogger(__name__)
 
@@ -33,24 +34,27 @@ logger = logging.getLogger(__name__)
 class DenoiseReplica:
     """One denoise worker replica (module docstring)."""
 
-    def __init__(self, spec: dict[str, Any], torch_threads: int = 1) -> None:
+    def __init__(self, spec: dict[str, Any], torch_threads: int = 1, max_batch: int = 1) -> None:
         import torch
 
         from mobigen.serving.splitrun import GenerationSpec, SplitRunner
+        from mobigen.serving.worker import DenoiseWorker
 
         if torch_threads > 0:
             torch.set_num_threads(int(torch_threads))
         self.runner = SplitRunner(GenerationSpec(**spec))
+        self.worker = DenoiseWorker(name="mobigen-replica-worker", max_batch=int(max_batch))
+        """The replica's own worker thread: the jobs it holds at once (up to ``max_batch``, its
+        ``max_ongoing_requests``) run in continuous batches (``serving.batched_worker``)."""
         t0 = time.perf_counter()
         self.runner.ensure_ready()
         logger.info("denoise replica %d ready (%s, %.2f s)", os.getpid(), self.runner.spec.label,
                     time.perf_counter() - t0)
 
-    def run(self, job: Job) -> tuple[Any, float]:
-        """Run one job; returns (its value, run time in s)."""
-        t0 = time.perf_counter()
-        value = run_job(job, self.runner)
-        return value, time.perf_counter() - t0
+    async def run(self, job: Job) -> tuple[Any, float]:
+        """Run one job on the replica's worker; returns (its value, run time in s)."""
+        res = await self.worker.submit(to_callable(job, self.runner))
+        return res.value, res.run_s
 
     def pid(self) -> int:
         """The replica's process id (tests and operators tell replicas apart by it)."""
@@ -77,7 +81,8 @@ class EdgeIngress:
         from mobigen.serving.edge import EdgeService
         from mobigen.serving.ray.pool import RayWorkerPool
 
-        pool = RayWorkerPool(self.workers, self.n_workers) if self.workers is not None else None
+        pool = (RayWorkerPool(self.workers, self.n_workers, per_replica=self.settings.edge_max_batch)
+                if self.workers is not None else None)
         svc = EdgeService(self.settings, pool=pool, **self.service_kwargs)
         return create_app(self.settings, service=svc)
 

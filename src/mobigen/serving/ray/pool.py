@@ -35,8 +35,8 @@ class RayWorkerPool(WorkerPool):
 
     engine = "ray"
 
-    def __init__(self, handle: Any, n_workers: int, *, max_attempts: int | None = None) -> None:
-        super().__init__(n_workers, max_attempts=max_attempts)
+    def __init__(self, handle: Any, n_workers: int, *, per_replica: int = 1, max_attempts: int | None = None) -> None:
+        super().__init__(n_workers, per_replica=per_replica, max_attempts=max_attempts)
         self.handle = handle
         self._lost = _replica_lost_errors()
         self._calls: set[Any] = set()
@@ -48,7 +48,7 @@ class RayWorkerPool(WorkerPool):
 
     @property
     def running(self) -> int:
-        return min(self.outstanding, self.n_workers)
+        return min(self.outstanding, self.n_workers * self.per_replica)
 
     async def warm_up(self) -> None:
         """Nothing: each replica loads its weights and runs one step in its constructor."""

@@ -10,12 +10,13 @@ from mobigen.serving.edge import EdgeService
 from mobigen.serving.settings import ServerSettings
 
 
-def get_service(request: Request) -> EdgeService:
-    """The app's ``EdgeService`` (``app.state.service``)."""
+async def get_service(request: Request) -> EdgeService:
+    """The app's ``EdgeService`` (``app.state.service``). ``async`` so that FastAPI calls it on the event loop:
+    a plain ``def`` dependency is run in the thread pool, two thread hops per request for a field read."""
     return request.app.state.service
 
 
-def get_settings(request: Request) -> ServerSettings:
+async def get_settings(request: Request) -> ServerSettings:
     """The app's ``ServerSettings`` (``app.state.settings``)."""
     return request.app.state.settings
 

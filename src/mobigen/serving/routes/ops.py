@@ -41,6 +41,8 @@ async def health(svc: Service, settings: Settings) -> dict[str, Any]:
         "completion_deadline_s": svc.deadline_s,
         "in_flight": svc.records.n_active,
         "worker_queue": svc.worker.queued,
+        "engine": settings.engine,
+        "workers": svc.pool.describe(),
     }
 
 

@@ -7,7 +7,7 @@ from fastapi import APIRouter, Path, Request
 from fastapi.responses import Response
 from pydantic import ValidationError
 
-from mobigen.serving.edge import ServiceError
+from mobigen.serving.service_error import ServiceError
 from mobigen.serving.errors import error_responses, validation_message
 from mobigen.serving.routes.deps import Service
 from mobigen.serving.schemas import API_PREFIX, CompleteBody, RequestState
