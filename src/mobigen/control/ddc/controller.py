@@ -26,6 +26,19 @@ FORMAT = "mobigen-ddc-actor-v1"
 """Checkpoint format tag."""
 
 
+def read_checkpoint(path: Path, fmt: str) -> dict[str, Any]:
+    """The dict saved in a DDC checkpoint of format ``fmt``; FileNotFoundError / ValueError naming the file."""
+    if not path.is_file():
+        raise FileNotFoundError(f"DDC checkpoint '{path}' does not exist")
+    try:
+        d = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch raises UnpicklingError / RuntimeError for a foreign file
+        raise ValueError(f"DDC checkpoint '{path}' is not a {fmt} file ({type(exc).__name__})") from exc
+    if not isinstance(d, dict) or d.get("format") != fmt:
+        raise ValueError(f"DDC checkpoint '{path}' is not a {fmt} file")
+    return d
+
+
 class DDCController:
     """A trained DDC actor as a ``Controller``."""
 
@@ -59,14 +72,7 @@ class DDCController:
     @classmethod
     def load(cls, path: str | Path) -> "DDCController":
         path = Path(path)
-        if not path.is_file():
-            raise FileNotFoundError(f"DDC checkpoint '{path}' does not exist")
-        try:
-            d = torch.load(path, map_location="cpu", weights_only=True)
-        except Exception as exc:  # torch raises UnpicklingError / RuntimeError for a foreign file
-            raise ValueError(f"DDC checkpoint '{path}' is not a {FORMAT} file ({type(exc).__name__})") from exc
-        if not isinstance(d, dict) or d.get("format") != FORMAT:
-            raise ValueError(f"DDC checkpoint '{path}' is not a {FORMAT} file")
+        d = read_checkpoint(path, FORMAT)
         try:
             cfg = DDCConfig(**d["config"])
             K, n_T = d["K"], d["steps_max"] - d["steps_min"] + 1

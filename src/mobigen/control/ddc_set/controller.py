@@ -15,6 +15,7 @@ from typing import Any
 import torch
 
 from mobigen.control.action_map import action_to_decision
+from mobigen.control.ddc.controller import read_checkpoint
 from mobigen.control.ddc_set.agent import SetDDCConfig
 from mobigen.control.ddc_set.policy import SetDiffusionPolicy
 from mobigen.control.ddc_set.tokens import tokens
@@ -52,14 +53,7 @@ class SetDDCController:
     @classmethod
     def load(cls, path: str | Path) -> "SetDDCController":
         path = Path(path)
-        if not path.is_file():
-            raise FileNotFoundError(f"DDC checkpoint '{path}' does not exist")
-        try:
-            d = torch.load(path, map_location="cpu", weights_only=True)
-        except Exception as exc:  # torch raises UnpicklingError / RuntimeError for a foreign file
-            raise ValueError(f"DDC checkpoint '{path}' is not a {FORMAT} file ({type(exc).__name__})") from exc
-        if not isinstance(d, dict) or d.get("format") != FORMAT:
-            raise ValueError(f"DDC checkpoint '{path}' is not a {FORMAT} file")
+        d = read_checkpoint(path, FORMAT)
         try:
             cfg = SetDDCConfig(**d["config"])
             actor = SetDiffusionPolicy(n_steps=cfg.n_diffusion_steps, hidden=cfg.hidden, heads=cfg.heads,
