@@ -27,7 +27,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--sac", default=None, help="SAC checkpoint .zip (default: the shipped paper one)")
     parser.add_argument("--ppo", default=None, help="PPO checkpoint .zip (default: the shipped paper one)")
     parser.add_argument("--profile", default=None,
-                        help="profile table CSV for the slot sampler (default: the shipped data/profile.csv)")
+                        help="profile table (.csv or .csv.gz) for the slot sampler (default: the shipped data/profile.csv.gz)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the random controller")
     add_progress_option(parser)
 

@@ -33,7 +33,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--k-min", type=int, default=2, help="ddc: fewest users per training slot")
     parser.add_argument("--k-max", type=int, default=16, help="ddc: most users per training slot")
     parser.add_argument("--profile", default=None,
-                        help="profile table CSV for the slot sampler (default: the shipped data/profile.csv)")
+                        help="profile table (.csv or .csv.gz) for the slot sampler (default: the shipped data/profile.csv.gz)")
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
     add_json_option(parser)
     add_progress_option(parser)
