@@ -154,6 +154,15 @@ def progress_enabled(args: argparse.Namespace) -> bool:
     return not getattr(args, "no_progress", False) and stderr_is_terminal()
 
 
+# --- torch benchmark flags ------------------------------------------------------------------------
+
+def add_torch_options(parser: argparse.ArgumentParser) -> None:
+    """``--device``, ``--dtype`` and ``--threads``: where and how a benchmark runs its networks."""
+    parser.add_argument("--device", default="cpu", help="torch device")
+    parser.add_argument("--dtype", default="float32", choices=("float32", "float16", "bfloat16"), help="network dtype")
+    parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (1: stable timings)")
+
+
 # --- user errors ------------------------------------------------------------------------------------
 
 @contextlib.contextmanager
@@ -213,5 +222,5 @@ def configure_logging(verbose: bool = False) -> None:
 
 __all__ = ["CODECS", "CONDITIONS", "CONTROLLERS", "DefaultsHelpFormatter", "FAMILIES", "LATENT_MODES",
            "SCHEDULERS", "STDOUT", "TqdmLoggingHandler", "UserError", "add_command_modules", "add_json_option",
-           "add_progress_option", "check_json_path", "configure_logging", "global_options", "json_to_stdout",
+           "add_progress_option", "add_torch_options", "check_json_path", "configure_logging", "global_options", "json_to_stdout",
            "progress_enabled", "require", "stderr_is_terminal", "text_stream", "user_errors", "write_json"]

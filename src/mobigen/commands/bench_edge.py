@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import argparse
 
-from mobigen.commands._common import (CONDITIONS, add_json_option, add_progress_option, check_json_path,
+from mobigen.commands._common import (add_torch_options, CONDITIONS, add_json_option, add_progress_option, check_json_path,
                                       progress_enabled, text_stream, user_errors, write_json)
 
 HELP = "batched vs serial edge denoising: steps/s and per-user latency per batch size, and the batch-time curve"
@@ -45,9 +45,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--guidance", type=float, default=7.5, help="classifier-free guidance scale")
     parser.add_argument("--repeats", type=int, default=3, help="timing repetitions per batch size (best kept)")
     parser.add_argument("--seed", type=int, default=0, help="seed of user 0's z_T")
-    parser.add_argument("--device", default="cpu", help="torch device")
-    parser.add_argument("--dtype", default="float32", choices=("float32", "float16", "bfloat16"), help="network dtype")
-    parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (1: stable timings)")
+    add_torch_options(parser)
     add_progress_option(parser)
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import argparse
 
-from mobigen.commands._common import (CONDITIONS, FAMILIES, SCHEDULERS, add_json_option, add_progress_option, check_json_path,
+from mobigen.commands._common import (add_torch_options, CONDITIONS, FAMILIES, SCHEDULERS, add_json_option, add_progress_option, check_json_path,
                                       json_to_stdout, progress_enabled, text_stream, user_errors, write_json)
 
 HELP = "split denoising (Sec. IV-C): split-vs-monolithic error, wire bytes per format, compute-time ratio"
@@ -29,9 +29,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--guidance", type=float, default=7.5, help="classifier-free guidance scale")
     parser.add_argument("--repeats", type=int, default=5, help="timing repetitions; the ratio uses the best of each")
     parser.add_argument("--images", type=int, default=10, help="DreamBooth images for image-byte sizes")
-    parser.add_argument("--device", default="cpu", help="torch device")
-    parser.add_argument("--dtype", default="float32", choices=("float32", "float16", "bfloat16"), help="network dtype")
-    parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (1: stable timings)")
+    add_torch_options(parser)
     add_progress_option(parser)
 
 
