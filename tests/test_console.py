@@ -29,6 +29,7 @@ from mobigen.serving.console import console_router, console_url
 from mobigen.serving.events import EventBus, RequestEvent
 from mobigen.serving.server import ServerThread
 from mobigen.serving.settings import ServerSettings
+from mobigen.settings import weights_dir
 
 pytestmark = pytest.mark.filterwarnings("ignore")
 
@@ -275,6 +276,13 @@ def tiny_server(tmp_path):
         yield srv
 
 
+_EXTRACTOR_MODELS = [weights_dir() / d for d in ("pidinet", "mobilepydnet", "deeplabv3_mnv2_ade20k")]
+needs_extractor_models = pytest.mark.skipif(
+    not all(d.is_dir() for d in _EXTRACTOR_MODELS),
+    reason=f"the simulated device's extractor models are not all present under {weights_dir()} (set MOBIGEN_WEIGHTS)")
+
+
+@needs_extractor_models
 def test_try_it_runs_the_simulated_device(tiny_server):
     from PIL import Image
 

@@ -27,6 +27,7 @@ from fastapi.responses import FileResponse, JSONResponse, RedirectResponse, Stre
 
 from mobigen.serving.console.device import NOISE_NOTE, SimulatedDevice, TryRequest
 from mobigen.serving.console.views import json_safe, recent_slots, sse_frame
+from mobigen.conditions.base import WeightsMissingError
 from mobigen.serving.errors import error_response
 from mobigen.serving.events import DeviceEvent, event_dict
 
@@ -163,6 +164,9 @@ class _Console:
         except httpx.TransportError as exc:
             return error_response(503, "loopback_unreachable",
                                   f"the simulated device could not reach the edge at {url}: {type(exc).__name__}: {exc}")
+        except WeightsMissingError as exc:  # the edge machine lacks an extractor's model: a setup problem, said so
+            return error_response(503, "device_models_missing",
+                                  f"the simulated device cannot extract this condition on this machine: {exc}")
         except ValueError as exc:  # a field the client code refused
             return error_response(422, "invalid_request", str(exc))
         finally:
