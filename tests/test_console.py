@@ -406,3 +406,26 @@ def test_try_it_admits_a_bounded_number_and_refuses_more_with_429(plane_app, mon
         for t in threads:
             t.join(30)
     assert results == [422] * MAX_WAITING  # each admitted one got the (stand-in) device's answer
+
+
+def test_try_it_without_the_extractor_models_is_a_clear_503_and_the_edge_serves_on(plane_app, monkeypatch):
+    """A machine without the chosen condition's extractor model (PiDiNet, PyDNet, DeepLab): the
+    simulated device's extraction raises ``WeightsMissingError``; the console answers 503
+    ``device_models_missing`` naming the model and MOBIGEN_WEIGHTS (a setup problem, not a 500), and the
+    edge's own API goes on serving."""
+    from mobigen.conditions import extractors
+    from mobigen.conditions.base import WeightsMissingError
+
+    def missing(condition, image):  # noqa: ANN001, ANN202 - the extractor of an absent model
+        raise WeightsMissingError(f"{condition}: model 'pidinet' not found (set MOBIGEN_WEIGHTS)")
+
+    monkeypatch.setattr(extractors, "extract", missing)
+    with ServerThread(plane_app) as srv, httpx.Client(base_url=srv.url, timeout=60) as http:
+        r = http.post("/ui/api/try", files={"image": ("photo.png", png_bytes(), "image/png")}, data=try_form())
+        assert r.status_code == 503, r.text
+        j = r.json()
+        assert j["error"] == "device_models_missing" and "MOBIGEN_WEIGHTS" in j["detail"] and "pidinet" in j["detail"]
+        assert http.get("/health").json()["status"] == "ok"
+        ok = http.post("/v1/generate", files=multipart(meta_dict(request_id="after-missing-1"), jpeg_condition()))
+        assert ok.status_code == 200, ok.text
+        assert http_json(srv.url, "/ui/api/slots")["try_waiting"] == 0

@@ -85,8 +85,8 @@ def run_demo(users: int, out_dir: str | Path, *, scenario: str = "paper", contro
     rng = np.random.default_rng(seed + 1)  # then the users' ω and Q̃
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    app = _create_app(settings, quality_model, controller_obj)
-    demo = _DemoUsers(sc, seed, out, users, _device_runner(components, seed, image_size, settings))  # 3. the devices
+    app = demo_app(settings, quality_model, controller_obj)
+    demo = DemoUsers(sc, seed, out, users, device_runner(components, seed, image_size, settings))  # 3. the devices
     lo, hi = sc.qoe_threshold_range
     draws = [(float(rng.uniform(0, 1)), float(rng.uniform(lo, hi))) for _ in range(users)]
     wall = demo.run(app, requests, draws)  # 4. K concurrent users in one slot
@@ -138,7 +138,9 @@ def _demo_settings(users: int, scenario: str, controller: str | None, slot_ms: f
         raise ValueError(validation_message(exc)) from None
 
 
-def _create_app(settings: Any, quality_model: Any, controller_obj: Any) -> Any:
+def demo_app(settings: Any, quality_model: Any, controller_obj: Any) -> Any:
+    """``create_app`` with the demo's quality model and controller (None: the server's defaults);
+    the gateway demo builds its sites with it."""
     from mobigen.serving.app import create_app
 
     kwargs = {}
@@ -149,7 +151,7 @@ def _create_app(settings: Any, quality_model: Any, controller_obj: Any) -> Any:
     return create_app(settings, **kwargs)
 
 
-def _device_runner(components: str, seed: int, image_size: int, settings: Any) -> Any:
+def device_runner(components: str, seed: int, image_size: int, settings: Any) -> Any:
     """The devices' own copy of the weights (same seed / directory as the edge), loaded."""
     from mobigen.serving.splitrun import GenerationSpec, SplitRunner
 
@@ -158,7 +160,7 @@ def _device_runner(components: str, seed: int, image_size: int, settings: Any) -
     return runner
 
 
-class _DemoUsers:
+class DemoUsers:
     """The K mobile users of the demo: one thread each, sharing the device runner; rows and errors collected."""
 
     def __init__(self, sc: Any, seed: int, out: Path, users: int, runner: Any) -> None:
@@ -211,7 +213,7 @@ class _DemoUsers:
             self.errors.append(f"user {k}: {type(exc).__name__}: {exc}")
 
 
-def _summary(svc: Any, demo: _DemoUsers, sc: Any, components: str, image_size: int, users: int, wall: float) -> dict:
+def _summary(svc: Any, demo: DemoUsers, sc: Any, components: str, image_size: int, users: int, wall: float) -> dict:
     return {
         "components": demo.runner.spec.label,
         "components_kind": "tiny random weights (NOT Stable Diffusion: images are noise-like)" if components == "tiny"
@@ -250,4 +252,5 @@ def format_table(summary: dict) -> str:
     return "\n".join(lines)
 
 
-__all__ = ["DemoRequest", "check_demo_inputs", "dreambooth_requests", "format_table", "parse_prompts", "run_demo"]
+__all__ = ["DemoRequest", "DemoUsers", "check_demo_inputs", "demo_app", "device_runner", "dreambooth_requests",
+           "format_table", "parse_prompts", "run_demo"]

@@ -25,7 +25,7 @@ def run_multiedge_demo(users: int, out_dir: str | Path, *, edges: int, scenario:
                        controller: str | None = None, image_size: int = 512, seed: int = 0, slot_ms: float = 5000.0,
                        components: str | None = None, dataset: Path | None = None, quality_model: Any = None) -> dict:
     """Start ``edges`` sites, the gateway and ``users`` clients; write images and ``summary.json``."""
-    from mobigen.serving.demo import _create_app, _device_runner, _DemoUsers, check_demo_inputs
+    from mobigen.serving.demo import DemoUsers, check_demo_inputs, demo_app, device_runner
     from mobigen.serving.server import ServerThread
 
     if not 1 <= edges <= 16:
@@ -46,11 +46,11 @@ def run_multiedge_demo(users: int, out_dir: str | Path, *, edges: int, scenario:
     lo, hi = sc.qoe_threshold_range
     draws = [(float(rng.uniform(0, 1)), float(rng.uniform(lo, hi))) for _ in range(users)]
     with contextlib.ExitStack() as stack:
-        sites = [stack.enter_context(ServerThread(_create_app(s, quality_model, None))) for s in site_settings]
+        sites = [stack.enter_context(ServerThread(demo_app(s, quality_model, None))) for s in site_settings]
         gw_settings = GatewaySettings(edge_urls=tuple(s.url for s in sites), scenario=gw_settings.scenario,
                                       window_ms=slot_ms, max_users=users)
         gateway = create_gateway_app(gw_settings, quality_model=quality_model)
-        demo = _DemoUsers(sc, seed, out, users, _device_runner(components, seed, image_size, settings))
+        demo = DemoUsers(sc, seed, out, users, device_runner(components, seed, image_size, settings))
         wall = demo.run(gateway, requests, draws)
         svc = sites[0].app.state.service
         summary = _summary(demo, gateway, svc, sc, image_size, users, wall, edges)
