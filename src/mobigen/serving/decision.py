@@ -170,6 +170,20 @@ class SlotDecider:
         except Exception:  # noqa: BLE001 - the rest fails too: the slot fails as a whole
             raise first from None
 
+    def warm_up(self, k: int) -> None:
+        """Decide one slot of ``k`` reference requests and drop it: the controller's first call (numpy's
+        and the solver's first-use costs, a learned policy's first forward) happens before the first
+        real slot. A failure is logged, not raised: real slots report their own errors."""
+        t0 = time.perf_counter()
+        try:
+            with self._lock:
+                self.decide(-1, [reference_request(self.scenario)] * max(1, int(k)))
+        except Exception as exc:  # noqa: BLE001 - see the docstring
+            logger.warning("controller warm-up on a slot of %d reference requests failed: %s", k, exc)
+            return
+        logger.info("controller %s warmed up on a slot of %d users in %.1f ms", self.controller_name, k,
+                    (time.perf_counter() - t0) * 1000.0)
+
     def decide_off_loop(self, slot_id: int, requests: Sequence[SlotRequest], ids: Sequence[str] = ()
                         ) -> tuple[list[int], SlotDecision | None, dict[int, BaseException], float]:
         """Step 3 (call it in a worker thread): ``decide_isolating`` one slot at a time, and the CPU

@@ -32,6 +32,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
 from mobigen.scenario import resolve
 from mobigen.serving.batcher import BatcherClosed, SlotBatcher
 from mobigen.serving.capacity import CapacityGate, CapacityLimits, retry_after
@@ -92,6 +94,41 @@ class _Assignment:
     """The finished reply when there is no edge job (control-plane mode), built with the whole slot."""
     full_offload: bool = False
     """e_k = T_k (``Decision.full_offload``): the edge returns the image, eq. (7)."""
+
+
+@dataclass(frozen=True)
+class _SlotColumns:
+    """A decided slot's per-user figures as Python lists, computed once per slot (``Decision.o``,
+    ``full_offload`` and ``DenoiseLatency.total_s`` are computed on every access, so indexing them per
+    user would cost O(K²) on the event loop)."""
+
+    T: list[int]
+    edge_steps: list[int]
+    o: list[float]
+    full_offload: list[bool]
+    repaired: list[bool]
+    """The guard changed this user's (T, e) (constraints (11)-(13))."""
+    L1_s: list[float]
+    uplink_s: list[float]
+    L2_s: list[float]
+    edge_s: list[float]
+    downlink_s: list[float]
+    local_s: list[float]
+    Q: list[float]
+
+    @classmethod
+    def of(cls, sd: SlotDecision, changed: np.ndarray) -> "_SlotColumns":
+        d, out = sd.decision, sd.outcome
+
+        def floats(a: Any) -> list[float]:
+            return np.asarray(a, dtype=float).tolist()
+
+        return cls(T=np.asarray(d.T, dtype=np.int64).tolist(), edge_steps=np.asarray(d.edge_steps, dtype=np.int64).tolist(),
+                   o=floats(d.o), full_offload=np.asarray(d.full_offload, dtype=bool).tolist(),
+                   repaired=np.asarray(changed, dtype=bool).tolist(), L1_s=floats(out.vce_s),
+                   uplink_s=floats(transfer_time_s(sd.slot.condition_bytes, sd.slot.uplink_bps)),
+                   L2_s=floats(out.denoise.total_s), edge_s=floats(out.denoise.edge_s),
+                   downlink_s=floats(out.denoise.downlink_s), local_s=floats(out.denoise.local_s), Q=floats(out.Q))
 
 
 class EdgeService:
@@ -186,6 +223,7 @@ class EdgeService:
         self._loop = asyncio.get_running_loop()
         if self.runner is not None:  # the weights load before the first slot, in the workers (off the loop)
             await self.pool.warm_up()
+        await asyncio.to_thread(self.decider.warm_up, self.settings.max_users)  # the first slot is not the slow one
         self.batcher = SlotBatcher(self._handle_slot, max_users=self.settings.max_users,
                                    window_s=self.settings.slot_ms / 1000.0)
 
@@ -383,9 +421,8 @@ class EdgeService:
         changed = (sd.proposal.T != sd.decision.T) | (sd.proposal.e != sd.decision.e)
         self.metrics.guard_repairs.inc(int(changed.sum()))
         ledger = self.completion.open_ledger(slot_id, int(sd.decision.edge_steps.sum()))
-        up_s = transfer_time_s(sd.slot.condition_bytes, sd.slot.uplink_bps)
-        out = [self._assign(slot_id, k, it, sd, bool(changed[k]), float(up_s[k]), t_close, decision_s, decision_cpu_s)
-               for k, it in enumerate(items)]
+        cols = _SlotColumns.of(sd, changed)
+        out = [self._assign(slot_id, k, it, sd, cols, t_close, decision_s, decision_cpu_s) for k, it in enumerate(items)]
         self.metrics.queue_depth.set(self.pool.queued)
         self.events.publish(SlotEvent.build(slot_id, sd.slot, sd.decision, sd.outcome, [it.record for it in items],
                                             controller=sd.controller_name, decision_s=decision_s, feasible=sd.feasible,
@@ -393,19 +430,18 @@ class EdgeService:
         served = iter(out)
         return [UndecidableRequest(culprits[i]) if i in culprits else next(served) for i in range(len(all_items))]
 
-    def _assign(self, slot_id: int, k: int, it: _SlotItem, sd: SlotDecision, repaired: bool, up_s: float,
+    def _assign(self, slot_id: int, k: int, it: _SlotItem, sd: SlotDecision, cols: "_SlotColumns",
                 t_close: float, decision_s: float, decision_cpu_s: float) -> _Assignment:
         """User ``k``'s share of the decided slot; its edge job is started on the pool."""
-        decision, outcome, rec = sd.decision, sd.outcome, it.record
+        rec = it.record
         rec.slot_id = slot_id
-        rec.T = int(decision.T[k])
-        rec.edge_steps = int(decision.edge_steps[k])
-        info = dict(T=rec.T, o=float(decision.o[k]), edge_steps=rec.edge_steps,  # schemas.DecisionInfo
-                    local_steps=rec.T - rec.edge_steps, controller=sd.controller_name, guard_repaired=repaired)
+        rec.T = cols.T[k]
+        rec.edge_steps = cols.edge_steps[k]
+        info = dict(T=rec.T, o=cols.o[k], edge_steps=rec.edge_steps,  # schemas.DecisionInfo
+                    local_steps=rec.T - rec.edge_steps, controller=sd.controller_name, guard_repaired=cols.repaired[k])
         model = dict(  # schemas.ModelPrediction
-            L1_s=float(outcome.vce_s[k]), uplink_s=up_s, L2_s=float(outcome.denoise.total_s[k]),
-            edge_s=float(outcome.denoise.edge_s[k]), downlink_s=float(outcome.denoise.downlink_s[k]),
-            local_s=float(outcome.denoise.local_s[k]), Q=float(outcome.Q[k]), quality_backend=sd.slot.quality_backend,
+            L1_s=cols.L1_s[k], uplink_s=cols.uplink_s[k], L2_s=cols.L2_s[k], edge_s=cols.edge_s[k],
+            downlink_s=cols.downlink_s[k], local_s=cols.local_s[k], Q=cols.Q[k], quality_backend=sd.slot.quality_backend,
         )
         fut = None
         if self.runner is not None:
@@ -413,7 +449,7 @@ class EdgeService:
             fut = self.pool.submit(EdgeJob(rec.request_id, rec.meta.prompt, rec.condition_data, rec.meta.condition,
                                            rec.meta.seed, rec.T, rec.edge_steps))
         a = _Assignment(slot_id, sd.slot.K, t_close, decision_s, decision_cpu_s, info, model, fut,
-                        full_offload=bool(decision.full_offload[k]))
+                        full_offload=cols.full_offload[k])
         if fut is None:  # nothing to wait for: reply now, while the slot is being handled
             a.ready = self._reply(rec, a, None, it.t_submit, it.t0, it.ingest_processing_s, it.ingest_cpu_s,
                                   it.request.condition_bytes)
