@@ -51,8 +51,36 @@ def _upload(url: str, k: int, out: list, **over) -> None:  # noqa: ANN003
 
 def test_two_edge_sites_behind_one_gateway(sites):
     gw, edges, gw_settings = sites
+    _check_two_sites(gw.url, [e.url for e in edges], gw_settings, tag="a")
+
+
+def test_the_gateway_in_front_of_two_ray_serve_sites():
+    """The same association and per-site slots with each edge site a Ray Serve application (the
+    gateway only talks HTTP to edge URLs, here Serve route prefixes; control-plane mode)."""
+    from _ray_support import deploy, undeploy
+
+    settings = ServerSettings(denoise="none", slot_ms=1500, max_users=8, shape_downlink=False, completion_deadline_s=1.0)
+    names: list[str] = []
+    try:
+        urls = []
+        for _ in range(2):
+            name, url = deploy(settings, controller=ExactController(), quality_model=StepQuality())
+            names.append(name)
+            urls.append(url)
+        gw_settings = GatewaySettings(edge_urls=tuple(urls), window_ms=400, max_users=4)
+        with ServerThread(create_gateway_app(gw_settings, quality_model=StepQuality())) as gw:
+            _check_two_sites(gw.url, urls, gw_settings, tag="ray")
+            assert {httpx.get(f"{u}/health", timeout=10).json()["engine"] for u in urls} == {"ray"}
+    finally:
+        for name in names:
+            undeploy(name)
+
+
+def _check_two_sites(gw_url: str, edge_urls: list[str], gw_settings: GatewaySettings, tag: str) -> None:
+    """4 users through the gateway: the fast controller's association, one slot per site of exactly its
+    users, and the request routes proxied to the site that served each request."""
     replies: list = [None] * 4
-    threads = [threading.Thread(target=_upload, args=(gw.url, k, replies)) for k in range(4)]
+    threads = [threading.Thread(target=_upload, args=(gw_url, k, replies), kwargs={"tag": tag}) for k in range(4)]
     for t in threads:
         t.start()
     for t in threads:
@@ -68,19 +96,19 @@ def test_two_edge_sites_behind_one_gateway(sites):
     assert got == want.tolist()
     assert got == [0, 0, 1, 1]  # each user went to the site it has the good link to
     # each edge ran its own slot on exactly its users, with the link to it as the declared bandwidth
-    for m, srv in enumerate(edges):
+    for m, edge_url in enumerate(edge_urls):
         mine = [k for k in range(4) if got[k] == m]
         for k in mine:
             meta, _ = decode_result(replies[k].content)
             assert meta["slot_size"] == len(mine)
-            assert meta["request_id"] == f"gw-{k:04d}-a"
-            state = httpx.get(f"{srv.url}/v1/requests/gw-{k:04d}-a", timeout=10)
+            assert meta["request_id"] == f"gw-{k:04d}-{tag}"
+            state = httpx.get(f"{edge_url}/v1/requests/gw-{k:04d}-{tag}", timeout=10)
             assert state.status_code == 200
     # the request routes are proxied to the edge that served the request
-    r = httpx.get(f"{gw.url}/v1/requests/gw-0002-a", timeout=10)
-    assert r.status_code == 200 and r.headers[EDGE_HEADER] == "1" and r.json()["request_id"] == "gw-0002-a"
-    assert httpx.get(f"{gw.url}/v1/requests/nobody", timeout=10).status_code == 404
-    h = httpx.get(f"{gw.url}/health", timeout=10).json()
+    r = httpx.get(f"{gw_url}/v1/requests/gw-0002-{tag}", timeout=10)
+    assert r.status_code == 200 and r.headers[EDGE_HEADER] == "1" and r.json()["request_id"] == f"gw-0002-{tag}"
+    assert httpx.get(f"{gw_url}/v1/requests/nobody", timeout=10).status_code == 404
+    h = httpx.get(f"{gw_url}/health", timeout=10).json()
     assert h["role"] == "gateway" and sum(h["assigned"]) >= 4
 
 
