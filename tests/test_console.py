@@ -360,6 +360,10 @@ def test_serve_prints_the_console_url_and_serves_it(tmp_path):
             except httpx.TransportError:
                 time.sleep(0.2)
         assert page is not None and page.status_code == 200 and "mobigen edge console" in page.text
+        # a malformed multipart body: one 400, and no parser warning in the server's log
+        bad = httpx.post(f"http://127.0.0.1:{port}/v1/generate", content=b"garbage--XYZ--", timeout=10,
+                         headers={"content-type": "multipart/form-data; boundary=XYZ"})
+        assert bad.status_code == 400 and bad.json()["error"] == "malformed_multipart"
     finally:
         proc.send_signal(signal.SIGINT)
         try:
@@ -367,6 +371,10 @@ def test_serve_prints_the_console_url_and_serves_it(tmp_path):
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait(timeout=30)
+    time.sleep(0.2)  # the reader thread drains the last lines
+    while not lines.empty():
+        seen.append(lines.get())
+    assert not [x for x in seen if "python_multipart" in x], seen
 
 
 def test_try_it_admits_a_bounded_number_and_refuses_more_with_429(plane_app, monkeypatch):

@@ -77,6 +77,10 @@ def run(args: argparse.Namespace) -> int:
         from mobigen.serving.app import validation_message
 
         raise UserError(validation_message(exc)) from None
+    if not getattr(args, "verbose", False):  # -v keeps the parser's warning per malformed body
+        from mobigen.serving.server import quiet_multipart_parser
+
+        quiet_multipart_parser()
     if args.write_ray_config:
         from mobigen.serving.ray.app import config_yaml
 

@@ -20,6 +20,15 @@ from mobigen.serving.connection_guard import ConnectionLimits, GuardStats, uvico
 logger = logging.getLogger(__name__)
 
 
+def quiet_multipart_parser() -> None:
+    """Log python-multipart's parser at ERROR, not WARNING: it warns once per malformed body ("Expected
+    boundary character ...") although the server already answers each one with 400
+    ``malformed_multipart`` and counts it (``mobigen_requests_total``), so a hostile client could
+    otherwise flood the server's log. Called by the process that owns the server (``mobigen serve``,
+    the Ray ingress replica), never at import."""
+    logging.getLogger("python_multipart").setLevel(logging.ERROR)
+
+
 def free_port(host: str = "127.0.0.1") -> int:
     """A TCP port that is free on ``host`` right now."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
@@ -104,4 +113,4 @@ class ServerThread:
         self.stop()
 
 
-__all__ = ["GracefulServer", "ServerThread", "app_connection_limits", "free_port"]
+__all__ = ["GracefulServer", "ServerThread", "app_connection_limits", "free_port", "quiet_multipart_parser"]

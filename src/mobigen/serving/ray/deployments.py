@@ -80,6 +80,9 @@ class EdgeIngress:
         from mobigen.serving.app import create_app
         from mobigen.serving.edge import EdgeService
         from mobigen.serving.ray.pool import RayWorkerPool
+        from mobigen.serving.server import quiet_multipart_parser
+
+        quiet_multipart_parser()  # this replica's process serves the edge: see its docstring
 
         pool = (RayWorkerPool(self.workers, self.n_workers, per_replica=self.settings.edge_max_batch)
                 if self.workers is not None else None)
