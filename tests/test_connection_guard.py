@@ -1,7 +1,8 @@
 """Connection-level limits (serving/connection_guard.py): idle, half-sent-head and stalled-body
-connections are closed within the configured timeouts while other clients are served (issue 12).
+connections are closed, and a client that stops reading its reply is aborted, within the configured
+timeouts while other clients are served (issue 12).
 
-The timeouts here are short (0.5 s) and every wait is bounded; each assertion is about *whether* a
+The timeouts here are short (0.5 s; 1 s for a stalled reply) and every wait is bounded; each assertion is about *whether* a
 connection was closed by a generous deadline, never about how fast anything ran."""
 
 from __future__ import annotations
@@ -12,13 +13,15 @@ import time
 import httpx
 import pytest
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import JSONResponse, Response, StreamingResponse
 from starlette.requests import ClientDisconnect
 
 from mobigen.serving.connection_guard import ConnectionLimits
 from mobigen.serving.server import ServerThread
 
-LIMITS = ConnectionLimits(header_timeout_s=0.5, body_idle_timeout_s=0.5, keep_alive_s=0.5, max_header_bytes=4096)
+LIMITS = ConnectionLimits(header_timeout_s=0.5, body_idle_timeout_s=0.5, keep_alive_s=0.5, send_stall_timeout_s=1.0,
+                          max_header_bytes=4096)
+BIG_REPLY = 32 << 20  # bytes: far more than any socket buffer holds, so a client that never reads stalls it
 CLOSED_BY_S = 8.0  # generous bound for "the server closed it" on a loaded 2-core machine
 
 
@@ -37,6 +40,18 @@ def _echo_app() -> FastAPI:
             return Response(status_code=400)
         return JSONResponse({"n": len(body)})
 
+    @app.get("/big")
+    async def big() -> StreamingResponse:
+        async def chunks():  # noqa: ANN202 - 32 MB in 1 MB pieces; notes when the stream ended
+            try:
+                for _ in range(BIG_REPLY >> 20):
+                    yield b"z" * (1 << 20)
+            finally:
+                app.state.big_streams_ended += 1
+
+        return StreamingResponse(chunks(), media_type="application/octet-stream")
+
+    app.state.big_streams_ended = 0
     return app
 
 
@@ -106,6 +121,63 @@ def test_stalled_body_is_closed_and_counted(server):
     assert server.guard_stats.body_timeouts == before + 1
 
 
+def test_a_client_that_never_reads_its_reply_is_aborted_and_others_are_served(server):
+    """Slow read: the client asks for a large reply and never reads. Once the socket is full the reply
+    must move again within send_stall_timeout_s; it does not, so the connection is aborted, counted,
+    and the app's streaming task ends (nothing is held for that client). Another client is served
+    meanwhile, and after."""
+    before, ended = server.guard_stats.send_timeouts, server.app.state.big_streams_ended
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # before connect: a small receive window
+    s.settimeout(CLOSED_BY_S)
+    s.connect((server.host, server.port))
+    try:
+        s.sendall(b"GET /big HTTP/1.1\r\nHost: x\r\n\r\n")
+        with httpx.Client(base_url=server.url, timeout=CLOSED_BY_S) as client:
+            assert client.get("/ping").json() == {"ok": True}
+            t_end = time.monotonic() + CLOSED_BY_S
+            while server.guard_stats.send_timeouts == before and time.monotonic() < t_end:
+                time.sleep(0.05)
+            assert server.guard_stats.send_timeouts == before + 1
+            while server.app.state.big_streams_ended == ended and time.monotonic() < t_end:
+                time.sleep(0.05)
+            assert server.app.state.big_streams_ended == ended + 1
+            assert client.get("/ping").json() == {"ok": True}
+        got = 0
+        try:  # the aborted connection: what the kernel had buffered, then EOF or a reset
+            while chunk := s.recv(1 << 20):
+                got += len(chunk)
+        except ConnectionResetError:
+            pass
+        assert got < BIG_REPLY
+    finally:
+        s.close()
+
+
+def test_a_slow_reader_that_keeps_reading_gets_its_whole_reply(server):
+    """A client that reads slowly but steadily is not aborted: the whole 32 MB reply takes it several
+    times the stall timeout at first, but it never pauses for that long (the limit is on the time
+    between two writes, not on the reply)."""
+    before = server.guard_stats.send_timeouts
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 16)
+    s.settimeout(CLOSED_BY_S)
+    s.connect((server.host, server.port))
+    try:
+        s.sendall(b"GET /big HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        data = bytearray()
+        while chunk := s.recv(1 << 20):
+            data += chunk
+            if len(data) < (4 << 20):
+                time.sleep(0.05)  # slow at first: many short stalls, each far below the 1 s limit
+        assert data.startswith(b"HTTP/1.1 200") and data.endswith(b"z\r\n0\r\n\r\n")  # the last chunk, then the end
+        body = bytes(data).split(b"\r\n\r\n", 1)[1]
+        assert body.count(b"z") == BIG_REPLY
+    finally:
+        s.close()
+    assert server.guard_stats.send_timeouts == before
+
+
 def test_oversized_head_is_refused(server):
     s = _connect(server)
     s.sendall(b"GET /ping HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 8192)  # a head still growing past the cap
@@ -148,7 +220,8 @@ def test_kept_alive_connection_serves_several_requests_then_idles_out(server):
 
 
 @pytest.mark.parametrize("field,value", [("header_timeout_s", 0), ("body_idle_timeout_s", float("nan")),
-                                         ("keep_alive_s", -1.0), ("max_header_bytes", 0), ("max_connections", 1.5)])
+                                         ("keep_alive_s", -1.0), ("send_stall_timeout_s", 0.0),
+                                         ("max_header_bytes", 0), ("max_connections", 1.5)])
 def test_limits_are_validated(field, value):
     with pytest.raises(ValueError, match=field):
         ConnectionLimits(**{field: value})

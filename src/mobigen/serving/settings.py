@@ -63,6 +63,8 @@ class ServerSettings(BaseModel):
     shutdown_grace_s: float = Field(30.0, ge=0, description="On shutdown, how long queued work may still run before it is refused (s).")
     header_timeout_s: float = Field(10.0, gt=0, le=3600, description="A connection must send a complete request head within this long (s).")
     body_idle_timeout_s: float = Field(10.0, gt=0, le=3600, description="Longest pause between received bytes of a request body (s).")
+    send_stall_timeout_s: float = Field(60.0, gt=0, le=3600, description="Longest wait for a client that stopped reading its reply; "
+                                        "the connection is then aborted (s).")
     keep_alive_s: float = Field(5.0, gt=0, le=3600, description="An idle kept-alive connection is closed after this long (s).")
     max_header_bytes: int = Field(32_768, ge=1024, le=1 << 20, description="Largest request head accepted (bytes).")
     max_connections: int = Field(1000, ge=1, le=100_000, description="Open connections beyond which new requests get 503.")
