@@ -54,6 +54,7 @@ def test_two_edge_sites_behind_one_gateway(sites):
     _check_two_sites(gw.url, [e.url for e in edges], gw_settings, tag="a")
 
 
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")  # Ray Serve's own pydantic fields, at its import
 def test_the_gateway_in_front_of_two_ray_serve_sites():
     """The same association and per-site slots with each edge site a Ray Serve application (the
     gateway only talks HTTP to edge URLs, here Serve route prefixes; control-plane mode)."""
