@@ -67,8 +67,8 @@ def _replica_actors():  # noqa: ANN202
 
 
 def _one_slot_with_a_kill(url: str, name: str, slot: int) -> None:
-    """One slot of 6 users; 0.1 s after the edge handed its 6 jobs to the pool (before any finished),
-    both replica actors are killed. Every user must get one 200 reply with its own id."""
+    """One slot of 6 users; 30 ms after the edge handed its 6 jobs to the pool, both replica actors are
+    killed. Every user must get one 200 reply with its own id."""
     import ray
 
     victims = sorted(a["name"] for a in _replica_actors() if a["name"].startswith(f"SERVE_REPLICA::{name}#"))
@@ -92,14 +92,14 @@ def _one_slot_with_a_kill(url: str, name: str, slot: int) -> None:
         assert time.monotonic() < t_end, "the slot's edge jobs never ran"
         return httpx.get(f"{url}/health").json()["workers"]
 
-    # Kill in the slot's first round: two jobs went to the two idle replicas as the slot closed, and a
-    # job runs 0.1-0.6 s here. Killing later is unreliable: the queued jobs reach a freed replica only
-    # after Serve's router backs off from its rejections (hundreds of ms), so both replicas can be
-    # idle for a while right after a reply (CI once killed two idle replicas that way).
+    # Kill in the slot's first round: two jobs went to the two idle replicas as the slot closed (routed
+    # within milliseconds), and a first job runs 0.3-0.6 s here. Killing later is unreliable: the
+    # queued jobs reach a freed replica only after Serve's router backs off from its rejections
+    # (hundreds of ms), so both replicas can be idle for a while right after a reply (CI once killed
+    # two idle replicas that way). Should a kill still miss, the caller repeats the slot.
     while pool_health()["outstanding"] < 6:
         time.sleep(0.002)
-    time.sleep(0.1)
-    assert pool_health()["outstanding"] == 6, "a job finished within 0.1 s; this test needs longer jobs"
+    time.sleep(0.03)
     for v in victims:
         ray.kill(ray.get_actor(v, namespace="serve"), no_restart=True)
     for t in threads:
