@@ -255,3 +255,43 @@ def test_shutdown_refusing_queued_work_answers_each_request_clearly(tmp_path, ru
         assert late.status_code == 503 and "shutting down" in late.json()["detail"]
     finally:
         srv.stop()
+
+
+def test_torch_threads_setting_is_applied_when_the_embedded_server_starts(tmp_path, runner):
+    """``torch_threads`` (``mobigen serve --torch-threads``) sets torch's intra-op threads as the server
+    starts; 0 (the default) leaves them alone; a negative count is refused naming the field."""
+    import torch
+    from fastapi.testclient import TestClient
+
+    from mobigen.cli import build_parser
+    from mobigen.commands import serve as serve_cmd
+
+    def fresh_thread_sees() -> int:  # torch keeps one count per thread once it is used there; a new
+        got: list[int] = []          # thread (as the server's worker threads are) takes the global one
+        t = threading.Thread(target=lambda: got.append(torch.get_num_threads()))
+        t.start()
+        t.join()
+        return got[0]
+
+    before = torch.get_num_threads()
+    want = 1 if before != 1 else 2
+    try:
+        app = make_server(tmp_path, runner, FixedController(T=2, o=0.5), torch_threads=want)
+        with TestClient(app) as c:
+            assert c.get("/health").status_code == 200
+            assert fresh_thread_sees() == want
+            worker = app.state.service.pool.workers[0]  # and the edge's own worker thread runs with it
+
+            async def in_worker() -> int:
+                return (await worker.submit(torch.get_num_threads)).value
+
+            assert c.portal.call(in_worker) == want
+        torch.set_num_threads(before)
+        with TestClient(make_server(tmp_path, runner, FixedController(T=2, o=0.5))):
+            assert fresh_thread_sees() == before
+    finally:
+        torch.set_num_threads(before)
+    with pytest.raises(ValueError, match="torch_threads"):
+        ServerSettings(torch_threads=-1)
+    args = build_parser().parse_args(["serve", "--torch-threads", "3"])
+    assert serve_cmd.settings_from_args(args).torch_threads == 3

@@ -51,6 +51,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "mobigen.serving.ray.app:build_app + args) instead of the flags")
     parser.add_argument("--write-ray-config", default=None, metavar="FILE",
                         help="write the Serve config file for these flags (for `serve deploy` / KubeRay) and exit")
+    parser.add_argument("--torch-threads", type=int, default=None,
+                        help="embedded engine: torch intra-op threads of this process (default 0: torch's own, one "
+                             "per core; on a shared CPU, fewer threads than cores often run the edge steps faster)")
     parser.add_argument("--max-edge-queue", type=int, default=None,
                         help="edge jobs outstanding before new requests get 503 + Retry-After (default 256)")
 
@@ -64,7 +67,7 @@ def settings_from_args(args: argparse.Namespace):  # noqa: ANN201
         image_size=args.image_size, wire_mode=args.wire_mode, completion_deadline_s=args.deadline_s,
         denoise="none" if args.no_denoise else None, shape_downlink=False if args.no_shape_downlink else None,
         max_body_bytes=args.max_body_bytes, engine=args.engine, workers=args.workers,
-        max_edge_queue=args.max_edge_queue,
+        max_edge_queue=args.max_edge_queue, torch_threads=args.torch_threads,
     )
 
 

@@ -221,6 +221,10 @@ class EdgeService:
     async def start(self) -> None:
         """Warm the workers and create the batcher on the running loop (call once, from the app's startup)."""
         self._loop = asyncio.get_running_loop()
+        if self.runner is not None and self.settings.torch_threads > 0:
+            import torch
+
+            torch.set_num_threads(self.settings.torch_threads)
         if self.runner is not None:  # the weights load before the first slot, in the workers (off the loop)
             await self.pool.warm_up()
         await asyncio.to_thread(self.decider.warm_up, self.settings.max_users)  # the first slot is not the slow one

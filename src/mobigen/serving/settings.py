@@ -51,6 +51,9 @@ class ServerSettings(BaseModel):
                                 "(serving.ray): FastAPI ingress + N denoise-worker replicas.")
     workers: int = Field(1, ge=1, le=1024, description="Denoise-worker replicas (threads for 'embedded', Ray Serve "
                                                        "replicas for 'ray', each on one GPU when GPUs exist) (workers).")
+    torch_threads: int = Field(0, ge=0, le=1024, description="Embedded engine: torch's intra-op threads in this process, "
+                               "set when the server starts (it holds for the whole process); 0 leaves torch's default "
+                               "(one per core). The Ray engine sets each replica's from its CPUs (threads).")
     max_edge_queue: int = Field(256, ge=1, description="Most edge jobs outstanding (worker queues + the open slot) "
                                                        "before new requests get 503 + Retry-After (jobs).")
     max_wait_s: float | None = Field(
