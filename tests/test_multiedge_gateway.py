@@ -148,3 +148,7 @@ def test_settings_are_checked():
     with pytest.raises(ValueError, match="'edge_urls' has 2 sites"):
         GatewaySettings(edge_urls=("http://a", "http://b"), scenario=sc)
     assert np.isclose(GatewaySettings(edge_urls=("http://a",)).scenario.edges[0].edge_budget_steps, 60.0)
+    for field, value in (("window_ms", float("inf")), ("window_ms", float("nan")), ("timeout_s", 0.0),
+                         ("max_users", 0)):
+        with pytest.raises(ValueError, match=f"'{field}'"):
+            GatewaySettings(edge_urls=("http://a",), **{field: value})

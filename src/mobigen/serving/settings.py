@@ -19,7 +19,7 @@ DEFAULT_CONTROLLER = "exact"
 class ServerSettings(BaseModel):
     """Everything the edge server needs to start (units in each field's description)."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
     host: str = Field("127.0.0.1", description="Interface to bind (the tests only ever use 127.0.0.1).")
     port: int = Field(8000, ge=0, le=65535, description="TCP port (0 = any free port).")

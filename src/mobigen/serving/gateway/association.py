@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -58,8 +59,12 @@ class GatewaySettings:
             raise ValueError("gateway field 'edge_urls' must name at least one edge site")
         if any(not str(u).startswith(("http://", "https://")) for u in self.edge_urls):
             raise ValueError(f"gateway field 'edge_urls' must hold http(s) URLs, got {list(self.edge_urls)}")
-        if not self.window_ms > 0 or self.max_users < 1 or not self.timeout_s > 0:
-            raise ValueError("gateway fields 'window_ms' and 'timeout_s' must be > 0 and 'max_users' >= 1")
+        for name in ("window_ms", "timeout_s"):
+            v = getattr(self, name)
+            if not (isinstance(v, (int, float)) and math.isfinite(v) and v > 0):
+                raise ValueError(f"gateway field '{name}' must be a finite number > 0, got {v!r}")
+        if not (isinstance(self.max_users, int) and self.max_users >= 1):
+            raise ValueError(f"gateway field 'max_users' must be an integer >= 1, got {self.max_users!r}")
         sc = resolve(self.scenario)
         M = len(self.edge_urls)
         if sc.edges is None:
