@@ -98,9 +98,8 @@ class _Assignment:
 
 @dataclass(frozen=True)
 class _SlotColumns:
-    """A decided slot's per-user figures as Python lists, computed once per slot (``Decision.o``,
-    ``full_offload`` and ``DenoiseLatency.total_s`` are computed on every access, so indexing them per
-    user would cost O(K²) on the event loop)."""
+    """A decided slot's per-user figures as Python lists, converted once per slot: each user's reply
+    then reads plain numbers instead of indexing a dozen numpy arrays and converting the scalars."""
 
     T: list[int]
     edge_steps: list[int]
@@ -221,12 +220,12 @@ class EdgeService:
     async def start(self) -> None:
         """Warm the workers and create the batcher on the running loop (call once, from the app's startup)."""
         self._loop = asyncio.get_running_loop()
-        if self.runner is not None and self.settings.torch_threads > 0:
-            import torch
+        if self.runner is not None:
+            if self.settings.torch_threads > 0:  # before the workers' first torch op: they take it then
+                import torch
 
-            torch.set_num_threads(self.settings.torch_threads)
-        if self.runner is not None:  # the weights load before the first slot, in the workers (off the loop)
-            await self.pool.warm_up()
+                torch.set_num_threads(self.settings.torch_threads)
+            await self.pool.warm_up()  # the weights load before the first slot, in the workers (off the loop)
         await asyncio.to_thread(self.decider.warm_up, self.settings.max_users)  # the first slot is not the slow one
         self.batcher = SlotBatcher(self._handle_slot, max_users=self.settings.max_users,
                                    window_s=self.settings.slot_ms / 1000.0)

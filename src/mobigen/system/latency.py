@@ -8,6 +8,7 @@ integer edge steps e_k (``system.offload``), not the ratio o_k.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 from numpy.typing import ArrayLike
@@ -41,10 +42,12 @@ class DenoiseLatency:
     local_s: np.ndarray
     """ε₀ d_k / f_k: device denoising time (s); zero when e_k = T_k."""
 
-    @property
+    @cached_property
     def total_s(self) -> np.ndarray:
-        """L²_k (s)."""
-        return self.edge_s + self.downlink_s + self.local_s
+        """L²_k (s), computed once (the parts are read-only: ``denoise_latency`` makes them so)."""
+        total = self.edge_s + self.downlink_s + self.local_s
+        total.setflags(write=False)
+        return total
 
 
 def denoise_latency(
@@ -68,4 +71,7 @@ def denoise_latency(
     downlink_s = transfer_time_s(payload, downlink_bps)
     local_s = eps0 * d / np.asarray(f_device, dtype=float)  # eq. (6), third term
     edge_s, downlink_s, local_s = np.broadcast_arrays(edge_s, downlink_s, local_s)
-    return DenoiseLatency(edge_s=edge_s.astype(float), downlink_s=downlink_s.astype(float), local_s=local_s.astype(float))
+    parts = [np.asarray(x, dtype=float).copy() for x in (edge_s, downlink_s, local_s)]
+    for x in parts:
+        x.setflags(write=False)
+    return DenoiseLatency(edge_s=parts[0], downlink_s=parts[1], local_s=parts[2])

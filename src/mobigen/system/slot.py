@@ -7,6 +7,7 @@ applies eqs. (1), (2), (6)-(8), (11)-(15) and (26) to it.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 from numpy.typing import ArrayLike
@@ -121,6 +122,11 @@ def quality_tables(
     return np.broadcast_to(q_I, shape).astype(float), np.broadcast_to(q_T, shape).astype(float)
 
 
+def _read_only(a: np.ndarray) -> np.ndarray:
+    a.setflags(write=False)
+    return a
+
+
 def _int_array(value: ArrayLike, name: str) -> np.ndarray:
     """``value`` as a 1-D int64 array; integral floats are accepted, anything else is refused."""
     v = np.asarray(value)
@@ -137,7 +143,8 @@ class Decision:
     """(T_k, e_k) for every user of a slot — the action of eq. (25) in integer steps.
 
     The edge steps e_k are the truth (``system.offload``); the paper's ratio o_k is derived.
-    Build from ratios with ``Decision.from_ratio``.
+    Build from ratios with ``Decision.from_ratio``. T and e are the decision's own read-only copies,
+    so the derived arrays (o, d, full offload) are computed once and cached (read-only too).
     """
 
     T: np.ndarray
@@ -154,6 +161,8 @@ class Decision:
             raise ValueError(f"decision field 'T' must be >= 1, got {T.tolist()}")
         if np.any(e < 0) or np.any(e > T):
             raise ValueError(f"decision field 'e' must lie in 0..T, got e={e.tolist()} for T={T.tolist()}")
+        T.setflags(write=False)  # astype copied them: ours alone, and fixed so the caches below hold
+        e.setflags(write=False)
         object.__setattr__(self, "T", T)
         object.__setattr__(self, "e", e)
 
@@ -166,25 +175,25 @@ class Decision:
             raise ValueError(f"decision: T and o must have equal length, got {T.shape} and {o.shape}")
         return cls(T=T, e=edge_steps(T, o))
 
-    @property
+    @cached_property
     def o(self) -> np.ndarray:
         """The canonical offloading ratio o_k ∈ (0, 1] (eq. 11) realising e_k; 1 iff e_k = T_k."""
-        return offload_ratio(self.T, self.e)
+        return _read_only(offload_ratio(self.T, self.e))
 
     @property
     def edge_steps(self) -> np.ndarray:
         """e_k (eq. 4), the same array as ``e``."""
         return self.e
 
-    @property
+    @cached_property
     def local_steps(self) -> np.ndarray:
         """d_k = T_k - e_k (eq. 5)."""
-        return local_steps(self.T, self.e)
+        return _read_only(local_steps(self.T, self.e))
 
-    @property
+    @cached_property
     def full_offload(self) -> np.ndarray:
         """e_k = T_k: the edge runs every step and returns the image (eq. 7)."""
-        return is_full_offload(self.T, self.e)
+        return _read_only(is_full_offload(self.T, self.e))
 
 
 @dataclass(frozen=True, eq=False)
